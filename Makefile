@@ -1,0 +1,53 @@
+# Everyday targets. `make test` is the README's test command and what `.ci/run` runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Strict editable mode installs a tree of links under build/, which mypy and every other tool
+# can follow (the default mode uses an import hook they cannot see); new modules need `make dev`.
+EDITABLE := --config-settings editable_mode=strict
+
+.PHONY: help venv dev system-deps test test-fast lint fmt typecheck generate bench demo clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+
+venv: $(PY)  ## create the virtual environment and install agentwatch with its dev tools
+	$(PY) -m pip install -q $(EDITABLE) -e '.[dev]'
+
+dev: $(PY)  ## reinstall the editable package (after adding a module)
+	$(PY) -m pip install -q --no-deps --no-build-isolation $(EDITABLE) -e .
+
+system-deps:  ## install Prometheus, promtool and Alertmanager from Debian's packages (needs root)
+	@bash scripts/system-deps.sh
+
+test: system-deps venv  ## install everything the tests need, then run them all
+	$(PY) -m pytest
+
+test-fast: dev  ## the unit tests only
+	$(PY) -m pytest -m 'not prometheus and not slow'
+
+lint: dev  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy -p agentwatch
+
+typecheck: dev
+	$(VENV)/bin/mypy -p agentwatch
+
+fmt: $(PY)  ## format and fix what ruff can
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: venv  ## run the benchmarks and print their ratios
+	$(PY) benchmarks/exporter_bench.py
+
+demo: venv  ## run the exporter on this machine (simulated GPUs when no NVIDIA driver is present)
+	$(VENV)/bin/agentwatch exporter --gpu-backend auto --sim-scenario mixed --sim-speed 10
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+"""agentwatch: observability for AI agents and LLM services in production."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,64 @@
+"""The `agentwatch` command: one entry point, one sub-command per part of the product."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from agentwatch import __version__, logs
+from agentwatch.errors import AgentwatchError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line and exit code 2, without the usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every sub-command."""
+    from agentwatch.exporter import cli as exporter_cli
+
+    parser = _Parser(
+        prog="agentwatch",
+        description="Observability for AI agents and LLM services: GPU memory per process, "
+        "leak analysis, tokens, latency and response quality.",
+    )
+    parser.add_argument("--version", action="version", version=f"agentwatch {__version__}")
+    parser.add_argument("--log-level", choices=logs.LEVELS, default="info")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default="text")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    exporter = commands.add_parser(
+        "exporter",
+        help="serve GPU metrics (NVML or simulated) on /metrics, with leak analysis",
+        description="GPU and token exporter: NVML per GPU and per process, XID events, "
+        "leak analysis, container/pod attribution; /metrics for Prometheus, optional OTLP.",
+    )
+    exporter_cli.add_arguments(exporter)
+    exporter.set_defaults(run=exporter_cli.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logs.configure(args.log_level, args.log_format)
+    try:
+        code: int = args.run(args)
+    except AgentwatchError as exc:
+        print(f"agentwatch {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

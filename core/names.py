@@ -1,0 +1,260 @@
+"""Every metric name of agentwatch's public contract (DESIGN.md, "The metric contract").
+
+Dashboards, alert rules, the remediation receiver and users' own queries depend on these
+names; nothing else in the code base spells a metric name. Each metric is declared once as a
+`MetricSpec` holding both its OpenTelemetry name and unit (what the OTLP push emits) and its
+Prometheus name (what `/metrics` serves and what the collector's translation produces);
+`tests/test_names.py` pins that the two agree under the collector's translation rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """How a metric behaves over time."""
+
+    GAUGE = "gauge"
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of the contract."""
+
+    prom: str
+    """Prometheus name, with unit suffix and `_total` for counters."""
+    otel: str
+    """OpenTelemetry instrument name (dotted, no unit)."""
+    kind: Kind
+    unit: str
+    """UCUM unit as OpenTelemetry writes it (`By`, `s`, `1`, ...); empty for none."""
+    labels: tuple[str, ...]
+    help: str
+
+    @property
+    def family(self) -> str:
+        """The name of the metric family in the Prometheus client (no `_total`)."""
+        return self.prom.removesuffix("_total") if self.kind is Kind.COUNTER else self.prom
+
+
+GPU = ("gpu", "uuid")
+PROCESS = ("gpu", "uuid", "pid", "process", "container", "pod", "namespace")
+
+GPU_INFO = MetricSpec(
+    "agentwatch_gpu_info",
+    "agentwatch.gpu.info",
+    Kind.GAUGE,
+    "",
+    ("gpu", "uuid", "name", "driver_version", "pci_bus_id", "mig_mode", "simulated"),
+    'GPU identity; always 1. simulated="true" marks data from the simulated backend.',
+)
+GPU_UP = MetricSpec(
+    "agentwatch_gpu_up",
+    "agentwatch.gpu.up",
+    Kind.GAUGE,
+    "",
+    GPU,
+    "1 while the GPU answers, 0 when it is lost or the driver is unavailable.",
+)
+GPU_MEMORY_USED = MetricSpec(
+    "agentwatch_gpu_memory_used_bytes",
+    "agentwatch.gpu.memory.used",
+    Kind.GAUGE,
+    "By",
+    GPU,
+    "GPU memory in use (NVML memory info).",
+)
+GPU_MEMORY_FREE = MetricSpec(
+    "agentwatch_gpu_memory_free_bytes",
+    "agentwatch.gpu.memory.free",
+    Kind.GAUGE,
+    "By",
+    GPU,
+    "GPU memory free for allocation.",
+)
+GPU_MEMORY_TOTAL = MetricSpec(
+    "agentwatch_gpu_memory_total_bytes",
+    "agentwatch.gpu.memory.total",
+    Kind.GAUGE,
+    "By",
+    GPU,
+    "Installed GPU memory.",
+)
+GPU_MEMORY_RESERVED = MetricSpec(
+    "agentwatch_gpu_memory_reserved_bytes",
+    "agentwatch.gpu.memory.reserved",
+    Kind.GAUGE,
+    "By",
+    GPU,
+    "GPU memory reserved by the driver and firmware.",
+)
+GPU_UTILIZATION = MetricSpec(
+    "agentwatch_gpu_utilization_ratio",
+    "agentwatch.gpu.utilization",
+    Kind.GAUGE,
+    "1",
+    GPU,
+    "Fraction of the last sample period during which a kernel ran on the GPU.",
+)
+GPU_MEMORY_BANDWIDTH_UTILIZATION = MetricSpec(
+    "agentwatch_gpu_memory_bandwidth_utilization_ratio",
+    "agentwatch.gpu.memory_bandwidth.utilization",
+    Kind.GAUGE,
+    "1",
+    GPU,
+    "Fraction of the last sample period during which device memory was read or written.",
+)
+GPU_TEMPERATURE = MetricSpec(
+    "agentwatch_gpu_temperature_celsius",
+    "agentwatch.gpu.temperature",
+    Kind.GAUGE,
+    "Cel",
+    GPU,
+    "GPU core temperature.",
+)
+GPU_POWER = MetricSpec(
+    "agentwatch_gpu_power_watts",
+    "agentwatch.gpu.power",
+    Kind.GAUGE,
+    "W",
+    GPU,
+    "Power drawn by the GPU.",
+)
+GPU_POWER_LIMIT = MetricSpec(
+    "agentwatch_gpu_power_limit_watts",
+    "agentwatch.gpu.power.limit",
+    Kind.GAUGE,
+    "W",
+    GPU,
+    "Power limit enforced on the GPU.",
+)
+GPU_ENERGY = MetricSpec(
+    "agentwatch_gpu_energy_joules_total",
+    "agentwatch.gpu.energy",
+    Kind.COUNTER,
+    "J",
+    GPU,
+    "Energy consumed by the GPU since the driver was loaded.",
+)
+GPU_THROTTLED = MetricSpec(
+    "agentwatch_gpu_throttled",
+    "agentwatch.gpu.throttled",
+    Kind.GAUGE,
+    "",
+    (*GPU, "reason"),
+    "1 while the GPU's clocks are held down for this reason, else 0.",
+)
+GPU_XID_ERRORS = MetricSpec(
+    "agentwatch_gpu_xid_errors_total",
+    "agentwatch.gpu.xid.errors",
+    Kind.COUNTER,
+    "",
+    (*GPU, "xid"),
+    "XID error events seen since the exporter started, by XID code.",
+)
+GPU_XID_LAST = MetricSpec(
+    "agentwatch_gpu_xid_last_timestamp_seconds",
+    "agentwatch.gpu.xid.last_timestamp",
+    Kind.GAUGE,
+    "s",
+    (*GPU, "xid"),
+    "Unix time of the last XID error event, by XID code.",
+)
+GPU_ECC_ERRORS = MetricSpec(
+    "agentwatch_gpu_ecc_errors_total",
+    "agentwatch.gpu.ecc.errors",
+    Kind.COUNTER,
+    "",
+    (*GPU, "type"),
+    "ECC memory errors since the driver was loaded (volatile counters), by type.",
+)
+GPU_PROCESS_MEMORY_USED = MetricSpec(
+    "agentwatch_gpu_process_memory_used_bytes",
+    "agentwatch.gpu.process.memory.used",
+    Kind.GAUGE,
+    "By",
+    PROCESS,
+    "GPU memory used by a process; series of exited processes disappear.",
+)
+GPU_PROCESS_MEMORY_GROWTH = MetricSpec(
+    "agentwatch_gpu_process_memory_growth_bytes_per_second",
+    "agentwatch.gpu.process.memory.growth",
+    Kind.GAUGE,
+    "By/s",
+    PROCESS,
+    "Robust slope of the process's VRAM floor while it grows like a leak; 0 when it does not.",
+)
+GPU_MEMORY_EXHAUSTION = MetricSpec(
+    "agentwatch_gpu_memory_exhaustion_seconds",
+    "agentwatch.gpu.memory.exhaustion",
+    Kind.GAUGE,
+    "s",
+    GPU,
+    "Predicted seconds until the GPU's memory is full; absent when it is not growing.",
+)
+EXPORTER_COLLECT_SUCCESS = MetricSpec(
+    "agentwatch_exporter_collect_success",
+    "agentwatch.exporter.collect.success",
+    Kind.GAUGE,
+    "",
+    (),
+    "1 if the last collection read every GPU, 0 if it failed or is stale.",
+)
+EXPORTER_COLLECT_DURATION = MetricSpec(
+    "agentwatch_exporter_collect_duration_seconds",
+    "agentwatch.exporter.collect.duration",
+    Kind.GAUGE,
+    "s",
+    (),
+    "Wall time of the last collection cycle.",
+)
+EXPORTER_LAST_SUCCESS = MetricSpec(
+    "agentwatch_exporter_last_success_timestamp_seconds",
+    "agentwatch.exporter.last_success_timestamp",
+    Kind.GAUGE,
+    "s",
+    (),
+    "Unix time of the last fully successful collection.",
+)
+EXPORTER_NVML_ERRORS = MetricSpec(
+    "agentwatch_exporter_nvml_errors_total",
+    "agentwatch.exporter.nvml.errors",
+    Kind.COUNTER,
+    "",
+    ("call", "error"),
+    "NVML calls that failed, by call and error.",
+)
+
+EXPORTER_METRICS: tuple[MetricSpec, ...] = (
+    GPU_INFO,
+    GPU_UP,
+    GPU_MEMORY_USED,
+    GPU_MEMORY_FREE,
+    GPU_MEMORY_TOTAL,
+    GPU_MEMORY_RESERVED,
+    GPU_UTILIZATION,
+    GPU_MEMORY_BANDWIDTH_UTILIZATION,
+    GPU_TEMPERATURE,
+    GPU_POWER,
+    GPU_POWER_LIMIT,
+    GPU_ENERGY,
+    GPU_THROTTLED,
+    GPU_XID_ERRORS,
+    GPU_XID_LAST,
+    GPU_ECC_ERRORS,
+    GPU_PROCESS_MEMORY_USED,
+    GPU_PROCESS_MEMORY_GROWTH,
+    GPU_MEMORY_EXHAUSTION,
+    EXPORTER_COLLECT_SUCCESS,
+    EXPORTER_COLLECT_DURATION,
+    EXPORTER_LAST_SUCCESS,
+    EXPORTER_NVML_ERRORS,
+)
+"""Every metric the GPU exporter emits, in exposition order."""
+
+ALL_METRICS: tuple[MetricSpec, ...] = EXPORTER_METRICS
+"""Every metric any part of agentwatch emits."""
