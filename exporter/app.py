@@ -91,6 +91,7 @@ class ExporterApp:
     """Owns the exporter's threads and server; `start()` then `stop()`."""
 
     def __init__(self, options: ExporterOptions, backend: GpuBackend | None = None) -> None:
+        # Everything a user can get wrong is checked here, before anything starts.
         host, port = parse_listen(options.listen)
         web_config = None
         if options.web_config_file:
@@ -98,22 +99,17 @@ class ExporterApp:
 
             web_config = load_web_config(options.web_config_file)
         try:
-            settings = LeakSettings(
+            self._settings = LeakSettings(
                 window_seconds=options.leak_window, grace_seconds=options.leak_grace
             )
         except ValueError as exc:
             raise UsageError(f"leak analysis: {exc}") from None
         self.options = options
-        self.backend = backend or build_backend(options)
+        self._backend = backend
+        self.backend: GpuBackend | None = None
+        self.poller: Poller | None = None
         # Stale once five cycles (at least 10 s) pass without a new snapshot: NVML is wedged.
         self.cache = ExpositionCache(stale_after_seconds=max(5 * options.interval, 10.0))
-        self.poller = Poller(
-            self.backend,
-            build_attributor(options, self.backend),
-            self.cache.publish,
-            interval_seconds=options.interval,
-            analyzer=LeakAnalyzer(settings),
-        )
         self.server = MetricsServer(self.cache, host, port, web_config)
         self.pusher = None
         if options.otlp_endpoint:
@@ -127,9 +123,17 @@ class ExporterApp:
             )
 
     def start(self) -> None:
-        """Bind the server first (a taken port fails fast), then start collecting."""
+        """Bind the server first (a taken port fails fast), then build the backend and collect."""
         self.server.start()
         host, port = self.server.address
+        self.backend = self._backend or build_backend(self.options)
+        self.poller = Poller(
+            self.backend,
+            build_attributor(self.options, self.backend),
+            self.cache.publish,
+            interval_seconds=self.options.interval,
+            analyzer=LeakAnalyzer(self._settings),
+        )
         log.info("serving /metrics on %s:%d (backend %s)", host, port, self.options.backend)
         self.poller.start()
         if self.pusher is not None:
@@ -139,6 +143,8 @@ class ExporterApp:
         """Stop pushing, collecting and serving; release the driver."""
         if self.pusher is not None:
             self.pusher.shutdown()
-        self.poller.stop()
+        if self.poller is not None:
+            self.poller.stop()
         self.server.shutdown()
-        self.backend.close()
+        if self.backend is not None:
+            self.backend.close()

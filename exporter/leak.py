@@ -140,6 +140,9 @@ class FloorSeries:
             if hi <= lo:
                 return None
             m = min(v[lo:hi])
+            # A floor that does not rise by a real step fails whatever follows: stop early.
+            if floors and m - floors[-1][1] < settings.min_step_bytes:
+                return None
             floors.append((t[v.index(m, lo, hi)], m))
             lo = hi
         rises = [b[1] - a[1] for a, b in zip(floors, floors[1:], strict=False)]

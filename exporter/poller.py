@@ -58,6 +58,7 @@ class Poller:
         self._xid: dict[tuple[str, str, int], XidCount] = {}
         self._last_success: float | None = None
         self._exhaustion: dict[str, float] = {}
+        self._reported_lost: set[str] = set()
         self._was_failing = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,10 +69,10 @@ class Poller:
         sample, failure = self._read()
         for record in sample.errors:
             self._errors[(record.call, record.error)] += 1
-        gpus = self._with_lost_gpus(sample.gpus, failure is not None)
-        for gpu in gpus:
+        for gpu in sample.gpus:
             if gpu.up:
-                self._identities[gpu.identity.uuid] = gpu.identity
+                self._remember(gpu.identity)
+        gpus = self._with_lost_gpus(sample.gpus, failure is not None)
         self._count_xids(sample, gpus)
         processes = self._processes(sample, gpus)
         success = failure is None and sample.complete
@@ -106,6 +107,13 @@ class Poller:
         empty = HostSample(self._clock(), self._monotonic(), (), False, errors)
         return empty, failure
 
+    def _remember(self, identity: GpuIdentity) -> None:
+        placeholder = self._identities.get("")
+        if identity.uuid and placeholder is not None and placeholder.index == identity.index:
+            # Remembered while its uuid could not be read: the same GPU, not a lost one.
+            del self._identities[""]
+        self._identities[identity.uuid] = identity
+
     def _with_lost_gpus(self, gpus: tuple[GpuSample, ...], failed: bool) -> tuple[GpuSample, ...]:
         """Add every GPU seen before but missing now, as down: a lost GPU never just vanishes."""
         present = {gpu.identity.uuid for gpu in gpus}
@@ -114,11 +122,11 @@ class Poller:
             for uuid, identity in self._identities.items()
             if uuid not in present
         ]
-        if not missing:
-            return gpus
-        if not failed:
-            log.warning("GPU(s) %s no longer answer", ", ".join(g.identity.uuid for g in missing))
-        return gpus + tuple(missing)
+        lost = {g.identity.uuid for g in missing}
+        if lost - self._reported_lost and not failed:
+            log.warning("GPU(s) %s no longer answer", ", ".join(sorted(lost - self._reported_lost)))
+        self._reported_lost = lost
+        return gpus + tuple(missing) if missing else gpus
 
     def _count_xids(self, sample: HostSample, gpus: tuple[GpuSample, ...]) -> None:
         index = {gpu.identity.uuid: gpu.identity.index for gpu in gpus}

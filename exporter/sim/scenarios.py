@@ -89,11 +89,19 @@ def leak(seed: int) -> Scenario:
 
 def fast_leak(seed: int) -> Scenario:
     total, base = 8 * GIB, 3 * GIB
-    proc = Leak("leaky-server", base, leak=180 * MIB, period=1.0, headroom=_headroom(total, base))
+    # It serves steadily for 90 s first: a leak that starts in a running process.
+    proc = Leak(
+        "leaky-server",
+        base,
+        leak=180 * MIB,
+        period=1.0,
+        headroom=_headroom(total, base),
+        leak_start=90.0,
+    )
     gpu = SimGpu("Simulated NVIDIA 8GB", total, 150.0, [SimProcess(5200, proc, _pod("agent-0"))])
     return Scenario(
         "fast-leak",
-        "8 GB GPU, +180 MB per inference at one a second: full in under a minute",
+        "8 GB GPU, +180 MB per inference at one a second after 90 s: full in under a minute",
         [gpu],
     )
 
