@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentwatch.exporter.model import GpuIdentity, NvmlErrorRecord
-from agentwatch.exporter.nvml_errors import CACHED, NOT_SUPPORTED, error_label, is_lifecycle
+from agentwatch.exporter.nvml_errors import (
+    CACHED,
+    GPU_HANDLE_CALL,
+    NOT_SUPPORTED,
+    error_label,
+    is_lifecycle,
+)
 
 MEM_V2 = "nvmlDeviceGetMemoryInfo_v2"
 """The call label of `nvmlDeviceGetMemoryInfo(handle, version=nvmlMemory_v2)`."""
@@ -85,7 +91,7 @@ class NvmlCaller:
     def fail(self, dev: Device | None, call: str, code: int) -> None:
         """Record a failed call; raise `DeviceLost` if it is a lifecycle error on a device."""
         self.errors.append(NvmlErrorRecord(call, error_label(code)))
-        if code in CACHED:
+        if code in CACHED and call != GPU_HANDLE_CALL:  # no handle is a loss, never a skip
             (self._system_skip if dev is None else dev.skip)[call] = code
         if is_lifecycle(call, code):
             if dev is not None:

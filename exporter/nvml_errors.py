@@ -61,6 +61,10 @@ HANDLE_CALLS: frozenset[str] = frozenset(
 )
 """Calls on which UNKNOWN also means the device is gone (no handle, nothing else to read)."""
 
+GPU_HANDLE_CALL = "nvmlDeviceGetHandleByIndex"
+"""Without a GPU's handle nothing else can be read: any error there marks the GPU down, to be
+re-initialised (backing off), never skipped as unsupported."""
+
 
 def error_label(code: int) -> str:
     """Return the `error` label of an NVML return code: `not_supported`, ..., or `code_N`."""
@@ -69,4 +73,6 @@ def error_label(code: int) -> str:
 
 def is_lifecycle(call: str, code: int) -> bool:
     """Tell whether `code` returned by `call` means the device or the library is gone."""
+    if call == GPU_HANDLE_CALL:
+        return True
     return code in LIFECYCLE or (code == UNKNOWN and call in HANDLE_CALLS)

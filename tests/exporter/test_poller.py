@@ -266,6 +266,8 @@ def test_the_call_sites_are_those_of_the_backend_tests() -> None:
 
 def lost(call: str, code: int) -> bool:
     """Whether `code` from `call` means the device (or the driver) is gone."""
+    if call == HANDLE_CALLS[0]:
+        return True  # without its handle a GPU is gone, whatever the code
     return code in (GPU_IS_LOST, DRIVER_NOT_LOADED) or (code == UNKNOWN and call in HANDLE_CALLS)
 
 
@@ -275,7 +277,9 @@ def remembered(call: str, code: int) -> bool:
     Not supported is an answer that holds until the next NVML init (the library calls are the
     init); a process name is looked up once while the process lives.
     """
-    return call not in LIBRARY_CALLS and (code == NOT_SUPPORTED or call == PROCESS_NAME)
+    if call in LIBRARY_CALLS or call == HANDLE_CALLS[0]:
+        return False  # re-initialised: asked again
+    return code == NOT_SUPPORTED or call == PROCESS_NAME
 
 
 def gpu_series(gpus: Sequence[GpuSample]) -> dict[Key, float]:
