@@ -8,24 +8,16 @@ silently ignored. Unlike the toolkit the file is read once, at start.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import re
-import secrets
 import ssl
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-import bcrypt
 import yaml
 
 from agentwatch.errors import UsageError
+from agentwatch.exporter.basic_auth import BCRYPT_HASH, BasicAuth, bcrypt_cost
 
 _TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -86,8 +78,6 @@ _KEYS: dict[str, frozenset[str]] = {
 _UNSUPPORTED = {"rate_limit", "auth_excluded_paths", "tls_server_config.cert"}
 _UNSUPPORTED |= {f"tls_server_config.{k}" for k in ("key", "client_ca", "curve_preferences")}
 _UNSUPPORTED |= {"tls_server_config.client_allowed_sans"}
-_BCRYPT_HASH = re.compile(rb"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
-_CACHE_SIZE = 100  # the toolkit's size too
 
 
 @dataclass(frozen=True)
@@ -105,7 +95,6 @@ class TlsConfig:
     prefer_server_cipher_suites: bool = True
 
 
-# eq=False: each instance owns a credentials cache, so identity is the only meaningful equality.
 @dataclass(frozen=True, eq=False)
 class WebConfig:
     """A parsed web configuration; the default instance means plain HTTP without auth."""
@@ -114,18 +103,10 @@ class WebConfig:
     tls: TlsConfig | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     basic_auth_users: Mapping[str, bytes] = field(default_factory=dict, repr=False)
-    _cache: _AuthCache = field(init=False, repr=False)
-    _decoy_hash: bytes = field(init=False, repr=False)
+    _auth: BasicAuth = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_cache", _AuthCache())
-        decoy = b""
-        if self.basic_auth_users:
-            # Unknown users are checked against a decoy of the same cost, so response times do
-            # not reveal which user names exist (the toolkit uses a fixed decoy).
-            cost = max(_bcrypt_cost(h) for h in self.basic_auth_users.values())
-            decoy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=cost))
-        object.__setattr__(self, "_decoy_hash", decoy)
+        object.__setattr__(self, "_auth", BasicAuth(self.basic_auth_users))
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """A new server-side TLS context, or None when the file configures no TLS."""
@@ -133,57 +114,7 @@ class WebConfig:
 
     def check_basic_auth(self, header_value: str | None) -> bool:
         """Whether an `Authorization` header value is allowed in (always, without users)."""
-        if not self.basic_auth_users:
-            return True
-        credentials = _parse_basic(header_value)
-        if credentials is None:
-            return False
-        return self._cache.check(credentials, self._verify)
-
-    def _verify(self, raw: bytes) -> bool:
-        user_bytes, _, password = raw.partition(b":")
-        hashed = self.basic_auth_users.get(user_bytes.decode("utf-8"))
-        try:
-            # checkpw compares in constant time; the decoy keeps unknown users as slow.
-            ok = bcrypt.checkpw(password, hashed if hashed is not None else self._decoy_hash)
-        except ValueError:  # bcrypt >= 5 refuses passwords longer than 72 bytes
-            return False
-        return ok and hashed is not None
-
-
-class _AuthCache:
-    """Bounded LRU of bcrypt verdicts, successes and failures alike, keyed by a MAC."""
-
-    def __init__(self, size: int = _CACHE_SIZE) -> None:
-        # An HMAC under a per-process key rather than a bare sha256: the cache then holds
-        # nothing an attacker who reads memory could brute-force faster than bcrypt, and
-        # lookup timing says nothing about the password.
-        self._key = secrets.token_bytes(32)
-        self._size = size
-        self._verdicts: OrderedDict[bytes, bool] = OrderedDict()
-        self._lock = threading.Lock()
-        self._bcrypt_lock = threading.Lock()  # one bcrypt at a time, as in the toolkit
-
-    def check(self, raw: bytes, verify: Callable[[bytes], bool]) -> bool:
-        key = hmac.new(self._key, raw, hashlib.sha256).digest()
-        verdict = self._get(key)  # a hit never waits for the bcrypt lock, even under a flood
-        if verdict is None:
-            with self._bcrypt_lock:
-                verdict = self._get(key)  # a burst of the same credentials hashes once
-                if verdict is None:
-                    verdict = verify(raw)
-                    with self._lock:
-                        self._verdicts[key] = verdict
-                        while len(self._verdicts) > self._size:
-                            self._verdicts.popitem(last=False)
-        return verdict
-
-    def _get(self, key: bytes) -> bool | None:
-        with self._lock:
-            verdict = self._verdicts.get(key)
-            if verdict is not None:
-                self._verdicts.move_to_end(key)
-            return verdict
+        return self._auth.check(header_value)
 
 
 def load_web_config(path: str | Path) -> WebConfig:
@@ -318,9 +249,9 @@ def _users(top: dict[str, Any], where: str) -> dict[str, bytes]:
         key = f"basic_auth_users.{user}"
         if not isinstance(user, str) or ":" in user:
             _fail(where, key, "a user name must be a string without ':' (quote numbers)")
-        if not isinstance(hashed, str) or not _BCRYPT_HASH.fullmatch(hashed.encode()):
+        if not isinstance(hashed, str) or not BCRYPT_HASH.fullmatch(hashed.encode()):
             _fail(where, key, "must be a bcrypt hash ($2y$, $2b$ or $2a$), e.g. from htpasswd -B")
-        if not 4 <= _bcrypt_cost(hashed.encode()) <= 31:
+        if not 4 <= bcrypt_cost(hashed.encode()) <= 31:
             _fail(where, key, "bcrypt cost must be between 4 and 31")
         out[user] = hashed.encode()
     return out
@@ -348,26 +279,6 @@ def _choice(
     if not isinstance(value, str) or value not in options:
         _fail(where, f"tls_server_config.{name}", f"must be one of {', '.join(options)}")
     return str(value)
-
-
-def _parse_basic(header: str | None) -> bytes | None:
-    """The `user:password` bytes of a Basic Authorization header, or None if malformed."""
-    scheme, _, token = (header or "").strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        raw = base64.b64decode(token.strip(), validate=True)
-        raw.partition(b":")[0].decode("utf-8")
-    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
-        return None
-    return raw if b":" in raw else None
-
-
-def _bcrypt_cost(hashed: bytes) -> int:
-    match = _BCRYPT_HASH.fullmatch(hashed)
-    if match is None:
-        raise ValueError("not a bcrypt hash")
-    return int(match.group(1))
 
 
 def _reason(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ import bcrypt
 import pytest
 
 from agentwatch.errors import UsageError
-from agentwatch.exporter import web_config
+from agentwatch.exporter import basic_auth, web_config
 from agentwatch.exporter.web_config import WebConfig, load_web_config
 from tests.helpers import make_cert, require_binary
 
@@ -274,7 +274,7 @@ def counting_checkpw(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         calls.append(password)
         return real(password, hashed)
 
-    monkeypatch.setattr(bcrypt, "checkpw", counting)  # web_config calls bcrypt.checkpw
+    monkeypatch.setattr(bcrypt, "checkpw", counting)  # basic_auth calls bcrypt.checkpw
     return calls
 
 
@@ -291,7 +291,7 @@ def test_verdicts_are_cached_both_ways(alice_hash: str, monkeypatch: pytest.Monk
 def test_cache_is_bounded(alice_hash: str, monkeypatch: pytest.MonkeyPatch) -> None:
     config = WebConfig(basic_auth_users={"alice": alice_hash.encode()})
     calls = counting_checkpw(monkeypatch)
-    guesses = [b"guess%d" % i for i in range(web_config._CACHE_SIZE + 1)]
+    guesses = [b"guess%d" % i for i in range(basic_auth.CACHE_SIZE + 1)]
     for guess in guesses:
         config.check_basic_auth(basic("alice", guess))
     config.check_basic_auth(basic("alice", guesses[-1]))  # newest: still cached
@@ -303,7 +303,7 @@ def test_a_cached_verdict_does_not_wait_for_a_running_bcrypt(alice_hash: str) ->
     config = WebConfig(basic_auth_users={"alice": alice_hash.encode()})
     assert config.check_basic_auth(basic("alice", PASSWORD))
     verdicts: list[bool] = []
-    with config._cache._bcrypt_lock:  # as if a flood of new guesses kept bcrypt busy
+    with config._auth.cache.bcrypt_lock:  # as if a flood of new guesses kept bcrypt busy
         scrape = threading.Thread(
             target=lambda: verdicts.append(config.check_basic_auth(basic("alice", PASSWORD)))
         )
