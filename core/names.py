@@ -34,6 +34,8 @@ class MetricSpec:
     """UCUM unit as OpenTelemetry writes it (`By`, `s`, `1`, ...); empty for none."""
     labels: tuple[str, ...]
     help: str
+    buckets: tuple[float, ...] = ()
+    """Explicit histogram bucket boundaries (the conventions' advice); empty for others."""
 
     @property
     def family(self) -> str:
@@ -256,5 +258,88 @@ EXPORTER_METRICS: tuple[MetricSpec, ...] = (
 )
 """Every metric the GPU exporter emits, in exposition order."""
 
-ALL_METRICS: tuple[MetricSpec, ...] = EXPORTER_METRICS
+# LLM client metrics (instrumentation). Prometheus labels are the OpenTelemetry attributes with
+# dots turned into underscores, as the collector's translation writes them.
+
+GEN_AI = (
+    "gen_ai_operation_name",
+    "gen_ai_provider_name",
+    "gen_ai_request_model",
+    "gen_ai_response_model",
+    "server_address",
+    "server_port",
+)
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48)
+DURATION_BUCKETS += (40.96, 81.92)
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+
+GEN_AI_TOKEN_USAGE = MetricSpec(
+    "gen_ai_client_token_usage",
+    "gen_ai.client.token.usage",
+    Kind.HISTOGRAM,
+    "{token}",
+    (*GEN_AI, "gen_ai_token_type", "agentwatch_usage_estimated"),
+    "Number of input and output tokens used.",
+    TOKEN_BUCKETS,
+)
+GEN_AI_OPERATION_DURATION = MetricSpec(
+    "gen_ai_client_operation_duration_seconds",
+    "gen_ai.client.operation.duration",
+    Kind.HISTOGRAM,
+    "s",
+    (*GEN_AI, "error_type"),
+    "GenAI operation duration.",
+    DURATION_BUCKETS,
+)
+GEN_AI_TIME_TO_FIRST_CHUNK = MetricSpec(
+    "gen_ai_client_operation_time_to_first_chunk_seconds",
+    "gen_ai.client.operation.time_to_first_chunk",
+    Kind.HISTOGRAM,
+    "s",
+    GEN_AI,
+    "Time from issuing a streaming request to receiving its first chunk.",
+    DURATION_BUCKETS,
+)
+GEN_AI_TIME_PER_OUTPUT_CHUNK = MetricSpec(
+    "gen_ai_client_operation_time_per_output_chunk_seconds",
+    "gen_ai.client.operation.time_per_output_chunk",
+    Kind.HISTOGRAM,
+    "s",
+    GEN_AI,
+    "Time between the end of the previous chunk and the end of this one, after the first.",
+    DURATION_BUCKETS,
+)
+LLM_COST = MetricSpec(
+    "agentwatch_llm_cost_usd_total",
+    "agentwatch.llm.cost.usd",
+    Kind.COUNTER,
+    "{USD}",
+    (
+        "gen_ai_operation_name",
+        "gen_ai_provider_name",
+        "gen_ai_request_model",
+        "gen_ai_response_model",
+    ),
+    "Cost of LLM calls in US dollars, from agentwatch's price table; unpriced models add none.",
+)
+INSTRUMENTATION_ERRORS = MetricSpec(
+    "agentwatch_instrumentation_errors_total",
+    "agentwatch.instrumentation.errors",
+    Kind.COUNTER,
+    "{error}",
+    ("instrumentation", "error"),
+    "Errors inside agentwatch's instrumentation; the instrumented call itself went on.",
+)
+
+LLM_METRICS: tuple[MetricSpec, ...] = (
+    GEN_AI_TOKEN_USAGE,
+    GEN_AI_OPERATION_DURATION,
+    GEN_AI_TIME_TO_FIRST_CHUNK,
+    GEN_AI_TIME_PER_OUTPUT_CHUNK,
+    LLM_COST,
+    INSTRUMENTATION_ERRORS,
+)
+"""Every metric the LLM-client instrumentation emits."""
+
+ALL_METRICS: tuple[MetricSpec, ...] = EXPORTER_METRICS + LLM_METRICS
 """Every metric any part of agentwatch emits."""

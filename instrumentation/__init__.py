@@ -1,0 +1,1 @@
+"""Auto-instrumentation of LLM clients: OpenTelemetry GenAI spans and metrics, tokens, cost."""

@@ -1,0 +1,74 @@
+"""OpenTelemetry GenAI semantic-convention attribute names and values, and agentwatch's own.
+
+Spelled once here, never as literals in the instrumentations (STYLE.md). Names follow the GenAI
+conventions as of semantic-conventions 1.37+ (`gen_ai.provider.name` replaced `gen_ai.system`).
+"""
+
+from __future__ import annotations
+
+# Operation and provider.
+OPERATION_NAME = "gen_ai.operation.name"
+PROVIDER_NAME = "gen_ai.provider.name"
+OUTPUT_TYPE = "gen_ai.output.type"
+CONVERSATION_ID = "gen_ai.conversation.id"
+
+# Request.
+REQUEST_MODEL = "gen_ai.request.model"
+REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+REQUEST_TOP_P = "gen_ai.request.top_p"
+REQUEST_TOP_K = "gen_ai.request.top_k"
+REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
+REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
+REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
+REQUEST_SEED = "gen_ai.request.seed"
+REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+REQUEST_ENCODING_FORMATS = "gen_ai.request.encoding_formats"
+REQUEST_STREAM = "gen_ai.request.stream"
+
+# Response.
+RESPONSE_ID = "gen_ai.response.id"
+RESPONSE_MODEL = "gen_ai.response.model"
+RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+
+# Usage.
+USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+TOKEN_TYPE = "gen_ai.token.type"
+
+# Content (opt-in only).
+INPUT_MESSAGES = "gen_ai.input.messages"
+OUTPUT_MESSAGES = "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+
+# Server and errors.
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
+
+# agentwatch's own, for what the conventions lack.
+USAGE_ESTIMATED = "agentwatch.usage.estimated"
+USAGE_ESTIMATE_METHOD = "agentwatch.usage.estimate_method"
+COST_USD = "agentwatch.llm.cost.usd"
+TOOL_CALL_NAMES = "agentwatch.response.tool_calls"
+INSTRUMENTATION = "instrumentation"
+ERROR = "error"
+
+# Values.
+OP_CHAT = "chat"
+OP_EMBEDDINGS = "embeddings"
+OP_TEXT_COMPLETION = "text_completion"
+PROVIDER_OPENAI = "openai"
+PROVIDER_AZURE_OPENAI = "azure.ai.openai"
+PROVIDER_ANTHROPIC = "anthropic"
+TOKEN_INPUT = "input"
+TOKEN_OUTPUT = "output"
+ERROR_OTHER = "_OTHER"
+
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""The conventions' opt-in for recording prompts and completions: `true` to enable."""
