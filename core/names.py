@@ -269,8 +269,8 @@ GEN_AI = (
     "server_address",
     "server_port",
 )
-DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48)
-DURATION_BUCKETS += (40.96, 81.92)
+DURATION_BUCKETS: tuple[float, ...] = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
+DURATION_BUCKETS += (2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
 
 GEN_AI_TOKEN_USAGE = MetricSpec(

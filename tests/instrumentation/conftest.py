@@ -27,7 +27,9 @@ def metric_reader() -> InMemoryMetricReader:
 
 
 @pytest.fixture
-def telemetry(span_exporter: InMemorySpanExporter, metric_reader: InMemoryMetricReader) -> Telemetry:
+def telemetry(
+    span_exporter: InMemorySpanExporter, metric_reader: InMemoryMetricReader
+) -> Telemetry:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     meter_provider = MeterProvider(metric_readers=[metric_reader])
