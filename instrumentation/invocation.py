@@ -1,0 +1,272 @@
+"""One LLM call as agentwatch records it: a GenAI client span and its metrics, exactly once.
+
+Provider modules open an `Invocation` with what the request says, fill in what the response
+says (model, id, finish reasons, usage), and call `end()`: from the wrapper for a plain call,
+from the stream proxy when a stream ends, breaks, is closed or is garbage-collected. `end()`
+records everything once, whatever calls it how often, and never raises.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from time import perf_counter
+from typing import Any
+
+from opentelemetry import context, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from agentwatch.instrumentation import semconv as sc
+from agentwatch.instrumentation.telemetry import Telemetry
+
+
+def error_type(exc: BaseException) -> str:
+    """`error.type` of an exception: the provider's HTTP status if it has one, else its class."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return str(status)
+    return type(exc).__qualname__
+
+
+class Invocation:
+    """The span, timings and response facts of one call."""
+
+    __slots__ = (
+        "telemetry",
+        "operation",
+        "provider",
+        "request_model",
+        "server_address",
+        "server_port",
+        "span",
+        "started",
+        "response_model",
+        "response_id",
+        "finish_reasons",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+        "reasoning_tokens",
+        "estimate_method",
+        "tool_calls",
+        "output_messages",
+        "_first",
+        "_last",
+        "_gaps",
+        "_once",
+    )
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        operation: str,
+        provider: str,
+        request_model: str | None,
+        attributes: Mapping[str, Any] | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+    ) -> None:
+        self.telemetry = telemetry
+        self.operation = operation
+        self.provider = provider
+        self.request_model = request_model
+        self.server_address = server_address
+        self.server_port = server_port
+        attrs: dict[str, Any] = {sc.OPERATION_NAME: operation, sc.PROVIDER_NAME: provider}
+        if request_model:
+            attrs[sc.REQUEST_MODEL] = request_model
+        if server_address:
+            attrs[sc.SERVER_ADDRESS] = server_address
+            if server_port:
+                attrs[sc.SERVER_PORT] = server_port
+        if attributes:
+            attrs.update((k, v) for k, v in attributes.items() if v is not None)
+        name = f"{operation} {request_model}" if request_model else operation
+        self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        self.started = perf_counter()
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reasons: list[str] = []
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cache_read_tokens: int | None = None
+        self.cache_creation_tokens: int | None = None
+        self.reasoning_tokens: int | None = None
+        self.estimate_method: str | None = None
+        """Set when the token counts are agentwatch's estimate rather than the API's."""
+        self.tool_calls: list[str] = []
+        self.output_messages: Any = None
+        self._first: float | None = None
+        self._last = 0.0
+        self._gaps: list[float] = []
+        self._once = threading.Lock()
+
+    def chunk(self) -> None:
+        """Note that a stream chunk arrived now (for time to first chunk and per chunk)."""
+        now = perf_counter()
+        if self._first is None:
+            self._first = now
+        else:
+            self._gaps.append(now - self._last)
+        self._last = now
+
+    @property
+    def ended(self) -> bool:
+        """True once `end()` ran."""
+        return self._once.locked()
+
+    def end(self, error: BaseException | None = None) -> None:
+        """Finish the span and record the metrics; only the first call does anything."""
+        if not self._once.acquire(blocking=False):
+            return
+        try:
+            self._record(perf_counter() - self.started, error)
+        except Exception as exc:
+            self.telemetry.error(f"{self.provider}.{self.operation}.end", exc)
+            try:
+                self.span.end()
+            except Exception:  # noqa: S110 - the span is already lost; never raise from here
+                pass
+
+    def _record(self, duration: float, error: BaseException | None) -> None:
+        t = self.telemetry
+        span = self.span
+        base: dict[str, Any] = {sc.OPERATION_NAME: self.operation, sc.PROVIDER_NAME: self.provider}
+        if self.request_model:
+            base[sc.REQUEST_MODEL] = self.request_model
+        if self.response_model:
+            base[sc.RESPONSE_MODEL] = self.response_model
+        if self.server_address:
+            base[sc.SERVER_ADDRESS] = self.server_address
+            if self.server_port:
+                base[sc.SERVER_PORT] = self.server_port
+        base = t.metric_attributes(base)
+
+        attrs: dict[str, Any] = {}
+        if self.response_model:
+            attrs[sc.RESPONSE_MODEL] = self.response_model
+        if self.response_id:
+            attrs[sc.RESPONSE_ID] = self.response_id
+        if self.finish_reasons:
+            attrs[sc.RESPONSE_FINISH_REASONS] = tuple(self.finish_reasons)
+        for key, value in (
+            (sc.USAGE_INPUT_TOKENS, self.input_tokens),
+            (sc.USAGE_OUTPUT_TOKENS, self.output_tokens),
+            (sc.USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_tokens),
+            (sc.USAGE_CACHE_CREATION_INPUT_TOKENS, self.cache_creation_tokens),
+            (sc.USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
+        ):
+            if value is not None:
+                attrs[key] = value
+        if self.estimate_method:
+            attrs[sc.USAGE_ESTIMATED] = True
+            attrs[sc.USAGE_ESTIMATE_METHOD] = self.estimate_method
+        if self.tool_calls:
+            attrs[sc.TOOL_CALL_NAMES] = tuple(self.tool_calls)
+        if self.output_messages is not None:
+            rendered = t.content.render(self.output_messages)
+            if rendered is not None:
+                attrs[sc.OUTPUT_MESSAGES] = rendered
+        if self._first is not None:
+            attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self._first - self.started
+
+        model = self.response_model or self.request_model
+        if model and (self.input_tokens is not None or self.output_tokens is not None):
+            cost = t.prices.cost(
+                self.provider,
+                model,
+                input_tokens=self.input_tokens or 0,
+                output_tokens=self.output_tokens or 0,
+                cached_input_tokens=self.cache_read_tokens or 0,
+                cache_creation_input_tokens=self.cache_creation_tokens or 0,
+            )
+            if cost is not None:
+                attrs[sc.COST_USD] = cost
+                t.cost.add(cost, base)
+
+        if error is not None:
+            kind = error_type(error)
+            attrs[sc.ERROR_TYPE] = kind
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            t.duration.record(duration, {**base, sc.ERROR_TYPE: kind})
+        else:
+            t.duration.record(duration, base)
+        span.set_attributes(attrs)
+
+        token_attrs = {**base, sc.USAGE_ESTIMATED: True} if self.estimate_method else base
+        if self.input_tokens is not None:
+            t.tokens.record(self.input_tokens, {**token_attrs, sc.TOKEN_TYPE: sc.TOKEN_INPUT})
+        if self.output_tokens is not None:
+            t.tokens.record(self.output_tokens, {**token_attrs, sc.TOKEN_TYPE: sc.TOKEN_OUTPUT})
+        if self._first is not None:
+            t.time_to_first_chunk.record(self._first - self.started, base)
+            record = t.time_per_output_chunk.record
+            for gap in self._gaps:
+                record(gap, base)
+        span.end()
+
+
+def call_sync(
+    telemetry: Telemetry,
+    where: str,
+    start: Callable[[], Invocation],
+    call: Callable[[], Any],
+    finish: Callable[[Invocation, Any], Any],
+) -> Any:
+    """Run `call()` inside an invocation; the caller gets exactly what `call()` gives.
+
+    `start` opens the invocation from the request; `finish` takes the result and returns what
+    the caller gets (the result itself, or a stream proxy that ends the invocation later).
+    A failure in `start` or `finish` is counted and the plain result is returned.
+    """
+    try:
+        inv = start()
+    except Exception as exc:
+        telemetry.error(where, exc)
+        return call()
+    # The span is current during the request, so an HTTP client's spans nest under it.
+    token = context.attach(trace.set_span_in_context(inv.span))
+    try:
+        result = call()
+    except BaseException as exc:
+        inv.end(exc)
+        raise
+    finally:
+        context.detach(token)
+    try:
+        return finish(inv, result)
+    except Exception as exc:
+        telemetry.error(where, exc)
+        inv.end()
+        return result
+
+
+async def call_async(
+    telemetry: Telemetry,
+    where: str,
+    start: Callable[[], Invocation],
+    call: Callable[[], Any],
+    finish: Callable[[Invocation, Any], Any],
+) -> Any:
+    """`call_sync` for coroutines: `call()` returns an awaitable."""
+    try:
+        inv = start()
+    except Exception as exc:
+        telemetry.error(where, exc)
+        return await call()
+    # The span is current during the request, so an HTTP client's spans nest under it.
+    token = context.attach(trace.set_span_in_context(inv.span))
+    try:
+        result = await call()
+    except BaseException as exc:
+        inv.end(exc)
+        raise
+    finally:
+        context.detach(token)
+    try:
+        return finish(inv, result)
+    except Exception as exc:
+        telemetry.error(where, exc)
+        inv.end()
+        return result
