@@ -16,11 +16,15 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 
+# The build leaves agentwatch.egg-info in the checkout, where it would shadow the installed
+# metadata (entry points included) for anything run from here; it is not needed: removed.
 venv: $(PY)  ## create the virtual environment and install agentwatch with its dev tools
 	$(PY) -m pip install -q $(EDITABLE) -e '.[dev]'
+	rm -rf agentwatch.egg-info
 
 dev: $(PY)  ## reinstall the editable package (after adding a module)
 	$(PY) -m pip install -q --no-deps --no-build-isolation $(EDITABLE) -e .
+	rm -rf agentwatch.egg-info
 
 system-deps:  ## install Prometheus, promtool and Alertmanager from Debian's packages (needs root)
 	@bash scripts/system-deps.sh

@@ -25,6 +25,7 @@ REQUEST_SEED = "gen_ai.request.seed"
 REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
 REQUEST_ENCODING_FORMATS = "gen_ai.request.encoding_formats"
 REQUEST_STREAM = "gen_ai.request.stream"
+EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
 
 # Response.
 RESPONSE_ID = "gen_ai.response.id"
@@ -39,6 +40,12 @@ USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 TOKEN_TYPE = "gen_ai.token.type"
+
+# OpenAI's own (the conventions' `openai.*` registry).
+OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
+"""Set only when the request names a tier other than `auto`."""
+OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 
 # Content (opt-in only).
 INPUT_MESSAGES = "gen_ai.input.messages"
@@ -66,6 +73,8 @@ OP_TEXT_COMPLETION = "text_completion"
 PROVIDER_OPENAI = "openai"
 PROVIDER_AZURE_OPENAI = "azure.ai.openai"
 PROVIDER_ANTHROPIC = "anthropic"
+OUTPUT_TYPE_TEXT = "text"
+OUTPUT_TYPE_JSON = "json"
 TOKEN_INPUT = "input"
 TOKEN_OUTPUT = "output"
 ERROR_OTHER = "_OTHER"

@@ -1,0 +1,282 @@
+"""Wrapper factories for the OpenAI SDK's resource methods: one span per call, streams kept.
+
+Each wrapped call opens one span and marks everything it calls as already traced, so a helper
+that goes through `create` itself (`parse` in some SDK versions) still gives exactly one span.
+`stream()` is the exception: it only builds a manager, whose `__enter__` later calls
+`create(stream=True)`; it returns the SDK's manager behind a proxy that picks up the invocation
+that inner `create` opened and ends it when the `with` block (or the helper's `close()`) ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+import openai
+from openai.types import CreateEmbeddingResponse
+from openai.types.chat import ChatCompletion
+
+from agentwatch.instrumentation import semconv as sc
+from agentwatch.instrumentation.base import Wrapper
+from agentwatch.instrumentation.invocation import Invocation, call_async, call_sync
+from agentwatch.instrumentation.openai import request as rq
+from agentwatch.instrumentation.openai import responses as rs
+from agentwatch.instrumentation.openai.managers import (
+    AsyncStreamManager,
+    StreamManager,
+    opened_stream,
+)
+from agentwatch.instrumentation.streams import AsyncStream, OnChunk, SyncStream
+from agentwatch.instrumentation.telemetry import Telemetry
+
+WHERE_CHAT = "openai.chat"
+WHERE_RESPONSES = "openai.responses"
+WHERE_EMBEDDINGS = "openai.embeddings"
+
+_traced: ContextVar[bool] = ContextVar("openai_traced_call", default=False)
+"""True inside a traced call: a wrapped method it calls in turn is not traced again."""
+
+Start = Callable[[Telemetry, Any, Mapping[str, Any]], Invocation]
+
+try:
+    from openai.types.responses import Response
+except ImportError:  # an SDK from before the Responses API (< 1.66): nothing to read
+
+    class Response:  # type: ignore[no-redef]
+        """Never an SDK result."""
+
+
+# -- starting an invocation from a request -------------------------------------------------
+
+
+def _invocation(
+    telemetry: Telemetry,
+    instance: Any,
+    kwargs: Mapping[str, Any],
+    operation: str,
+    attributes: dict[str, Any],
+    kind: type[Invocation] = Invocation,
+) -> Invocation:
+    client = rq.client_of(instance)
+    address, port = rq.server(client)
+    return kind(
+        telemetry,
+        operation,
+        rq.provider(client),
+        rq.request_model(client, kwargs),
+        attributes,
+        address,
+        port,
+    )
+
+
+def start_chat(telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]) -> Invocation:
+    """The invocation of a Chat Completions request (a `ChatStream` for `stream=True`)."""
+    attributes = rq.chat_attributes(telemetry, kwargs)
+    if kwargs.get("stream") is not True:
+        return _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes)
+    inv = _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes, rs.ChatStream)
+    assert isinstance(inv, rs.ChatStream)
+    inv.setup(not rq.asks_for_usage(kwargs), kwargs.get("messages"))
+    return inv
+
+
+def start_responses(telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]) -> Invocation:
+    """The invocation of a Responses API request."""
+    attributes = rq.responses_attributes(telemetry, kwargs)
+    return _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes)
+
+
+def start_embeddings(telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]) -> Invocation:
+    """The invocation of an embeddings request."""
+    attributes = rq.embeddings_attributes(kwargs)
+    return _invocation(telemetry, instance, kwargs, sc.OP_EMBEDDINGS, attributes)
+
+
+# -- finishing: a whole response is read, a stream is proxied --------------------------------
+
+
+def _finisher(
+    read: Callable[[Invocation, Any], None], whole: type, on_chunk: OnChunk | None
+) -> Callable[[Invocation, Any], Any]:
+    """`finish` for call_sync/call_async: read a `whole` response, or proxy an SDK stream."""
+
+    def finish(inv: Invocation, result: Any) -> Any:
+        if on_chunk is not None:
+            if isinstance(result, openai.Stream):
+                opened_stream(inv)
+                return SyncStream(result, inv, on_chunk)
+            if isinstance(result, openai.AsyncStream):
+                opened_stream(inv)
+                return AsyncStream(result, inv, on_chunk)
+        # Anything else (`with_raw_response` gives an APIResponse) ends with what the request said.
+        if isinstance(result, whole):
+            read(inv, result)
+        inv.end()
+        return result
+
+    return finish
+
+
+_finish_chat = _finisher(rs.read_completion, ChatCompletion, rs.on_chat_chunk)  # type: ignore[arg-type]
+_finish_responses = _finisher(rs.read_response, Response, rs.on_response_event)
+_finish_embeddings = _finisher(rs.read_embeddings, CreateEmbeddingResponse, None)
+
+
+def _with_usage(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` asking a chat stream for its usage, unless the caller already said either way."""
+    if kwargs.get("stream") is not True:
+        return kwargs
+    options = kwargs.get("stream_options")
+    if not rq.given(options):
+        return {**kwargs, "stream_options": {"include_usage": True}}
+    if isinstance(options, Mapping) and "include_usage" not in options:
+        return {**kwargs, "stream_options": {**options, "include_usage": True}}
+    return kwargs
+
+
+# -- the wrappers ------------------------------------------------------------------------------
+
+
+def traced(
+    telemetry: Telemetry,
+    where: str,
+    start: Start,
+    finish: Callable[[Invocation, Any], Any],
+    *,
+    include_usage: bool = False,
+) -> Wrapper:
+    """A wrapper for a synchronous SDK method: one span per outermost call."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if _traced.get():
+            return wrapped(*args, **kwargs)
+        if include_usage:
+            try:
+                kwargs = _with_usage(kwargs)
+            except Exception as exc:
+                telemetry.error(where, exc)
+
+        def call() -> Any:
+            token = _traced.set(True)
+            try:
+                return wrapped(*args, **kwargs)
+            finally:
+                _traced.reset(token)
+
+        def begin() -> Invocation:
+            return start(telemetry, instance, kwargs)
+
+        return call_sync(telemetry, where, begin, call, finish)
+
+    return wrapper
+
+
+def traced_async(
+    telemetry: Telemetry,
+    where: str,
+    start: Start,
+    finish: Callable[[Invocation, Any], Any],
+    *,
+    include_usage: bool = False,
+) -> Wrapper:
+    """`traced` for the coroutine methods of the async resources."""
+
+    async def wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if _traced.get():
+            return await wrapped(*args, **kwargs)
+        if include_usage:
+            try:
+                kwargs = _with_usage(kwargs)
+            except Exception as exc:
+                telemetry.error(where, exc)
+
+        async def call() -> Any:
+            token = _traced.set(True)
+            try:
+                return await wrapped(*args, **kwargs)
+            finally:
+                _traced.reset(token)
+
+        def begin() -> Invocation:
+            return start(telemetry, instance, kwargs)
+
+        return await call_async(telemetry, where, begin, call, finish)
+
+    return wrapper
+
+
+def chat_create(telemetry: Telemetry, include_usage: bool = False) -> Wrapper:
+    """`Completions.create`."""
+    return traced(telemetry, WHERE_CHAT, start_chat, _finish_chat, include_usage=include_usage)
+
+
+def async_chat_create(telemetry: Telemetry, include_usage: bool = False) -> Wrapper:
+    """`AsyncCompletions.create`."""
+    return traced_async(
+        telemetry, WHERE_CHAT, start_chat, _finish_chat, include_usage=include_usage
+    )
+
+
+def chat_parse(telemetry: Telemetry) -> Wrapper:
+    """`Completions.parse` (and the older `beta.chat.completions.parse`)."""
+    return traced(telemetry, WHERE_CHAT, start_chat, _finish_chat)
+
+
+def async_chat_parse(telemetry: Telemetry) -> Wrapper:
+    """`AsyncCompletions.parse`."""
+    return traced_async(telemetry, WHERE_CHAT, start_chat, _finish_chat)
+
+
+def responses_create(telemetry: Telemetry) -> Wrapper:
+    """`Responses.create`."""
+    return traced(telemetry, WHERE_RESPONSES, start_responses, _finish_responses)
+
+
+def async_responses_create(telemetry: Telemetry) -> Wrapper:
+    """`AsyncResponses.create`."""
+    return traced_async(telemetry, WHERE_RESPONSES, start_responses, _finish_responses)
+
+
+def responses_parse(telemetry: Telemetry) -> Wrapper:
+    """`Responses.parse`."""
+    return traced(telemetry, WHERE_RESPONSES, start_responses, _finish_responses)
+
+
+def async_responses_parse(telemetry: Telemetry) -> Wrapper:
+    """`AsyncResponses.parse`."""
+    return traced_async(telemetry, WHERE_RESPONSES, start_responses, _finish_responses)
+
+
+def embeddings_create(telemetry: Telemetry) -> Wrapper:
+    """`Embeddings.create`."""
+    return traced(telemetry, WHERE_EMBEDDINGS, start_embeddings, _finish_embeddings)
+
+
+def async_embeddings_create(telemetry: Telemetry) -> Wrapper:
+    """`AsyncEmbeddings.create`."""
+    return traced_async(telemetry, WHERE_EMBEDDINGS, start_embeddings, _finish_embeddings)
+
+
+# -- stream() helpers: the SDK's managers, ending the inner create's invocation ---------------
+
+
+def stream_manager(telemetry: Telemetry) -> Wrapper:
+    """`Completions.stream` / `Responses.stream`: the manager behind a `StreamManager`."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return StreamManager(wrapped(*args, **kwargs))
+
+    return wrapper
+
+
+def async_stream_manager(telemetry: Telemetry) -> Wrapper:
+    """`AsyncCompletions.stream` / `AsyncResponses.stream` (they are not coroutines)."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return AsyncStreamManager(wrapped(*args, **kwargs))
+
+    return wrapper
