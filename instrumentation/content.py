@@ -1,6 +1,9 @@
 """Whether prompts and completions are recorded, and how: off unless the user opts in.
 
-The GenAI conventions' switch is `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`.
+The GenAI conventions' switch is `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`: `true`
+(the older instrumentations' value) or the capturing modes of `opentelemetry-util-genai`,
+`SPAN_ONLY` and `SPAN_AND_EVENT`, turn recording on span attributes on; `EVENT_ONLY` and
+`NO_CONTENT` leave it off, since agentwatch records content on spans only, never in events.
 When it is on, every recorded value is capped at `max_length` characters and passed through an
 optional `redact` hook (say, to mask e-mail addresses) before it leaves the process.
 """
@@ -16,7 +19,7 @@ from typing import Any
 from agentwatch.instrumentation.semconv import CAPTURE_CONTENT_ENV
 
 DEFAULT_MAX_LENGTH = 16_384
-_TRUE = frozenset({"1", "true", "yes", "on"})
+_TRUE = frozenset({"1", "true", "yes", "on", "span_only", "span_and_event"})
 
 
 @dataclass(frozen=True)

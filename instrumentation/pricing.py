@@ -8,7 +8,11 @@ the call, cached ones included (`gen_ai.usage.input_tokens`); `cached_input_toke
 `output_tokens` includes reasoning (thinking) tokens, billed as output.
 
 - OpenAI: `usage.prompt_tokens` (Chat Completions) and `usage.input_tokens` (Responses)
-  already include `cached_tokens`; pass them unchanged. OpenAI reports no cache writes.
+  already include `cached_tokens` and, where the SDK reports them, `cache_write_tokens`; pass
+  them unchanged.
+- Azure OpenAI (`azure.ai.openai`) is not in the shipped table: a deployment's price depends
+  on its type (global, data zone, regional, provisioned), which a call does not reveal. A
+  user file can price it under the provider `azure.ai.openai`, by the response's model name.
 - Anthropic: `usage.input_tokens` excludes `cache_read_input_tokens` and
   `cache_creation_input_tokens`; convert it with `anthropic_input_tokens`.
 
