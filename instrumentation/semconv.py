@@ -81,3 +81,9 @@ ERROR_OTHER = "_OTHER"
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """The conventions' opt-in for recording prompts and completions: `true` to enable."""
+
+# Anthropic
+OP_COUNT_TOKENS = "count_tokens"
+"""`messages.count_tokens`: no operation of the conventions fits, so a system-specific one."""
+ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS = "anthropic.message.count_tokens.input_tokens"
+"""The count a `count_tokens` call answers (the SDK's own name): not usage, never a metric."""

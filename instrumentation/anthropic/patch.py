@@ -1,0 +1,196 @@
+"""Wrapper factories for the Anthropic SDK's Messages methods: one span per call, streams kept.
+
+Each wrapped call opens one invocation and runs the SDK method marked as traced (see
+`dedup`), so a wrapped method it calls in turn, and the SDK's own span, add nothing.
+`create(stream=True)` returns the SDK stream behind a proxy that reads its events;
+`stream()` only builds a manager, whose `__enter__` sends the request (see `managers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anthropic
+
+from agentwatch.instrumentation import semconv as sc
+from agentwatch.instrumentation.anthropic import dedup
+from agentwatch.instrumentation.anthropic import request as rq
+from agentwatch.instrumentation.anthropic import responses as rs
+from agentwatch.instrumentation.anthropic.managers import AsyncStreamManager, StreamManager
+from agentwatch.instrumentation.base import Wrapper
+from agentwatch.instrumentation.invocation import Invocation, call_async, call_sync
+from agentwatch.instrumentation.streams import AsyncStream, SyncStream
+from agentwatch.instrumentation.telemetry import Telemetry
+
+WHERE_MESSAGES = "anthropic.messages"
+WHERE_COUNT_TOKENS = "anthropic.count_tokens"
+
+Start = Callable[[Telemetry, Any, Mapping[str, Any]], Invocation]
+Finish = Callable[[Invocation, Any], Any]
+
+
+def _sdk_types(*paths: tuple[str, str]) -> tuple[type, ...]:
+    """The SDK classes that exist in this release, by (module, name)."""
+    import importlib
+
+    found: list[type] = []
+    for module, name in paths:
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+_MESSAGES = _sdk_types(("anthropic.types", "Message"), ("anthropic.types.beta", "BetaMessage"))
+_COUNTS = _sdk_types(
+    ("anthropic.types", "MessageTokensCount"), ("anthropic.types.beta", "BetaMessageTokensCount")
+)
+
+
+# -- starting an invocation from a request -------------------------------------------------
+
+
+def _invocation(
+    telemetry: Telemetry,
+    instance: Any,
+    kwargs: Mapping[str, Any],
+    operation: str,
+    attributes: dict[str, Any],
+    kind: type[Invocation] = Invocation,
+) -> Invocation:
+    client = rq.client_of(instance)
+    address, port = rq.server(client)
+    model = rq.as_str(kwargs.get("model"))
+    return kind(telemetry, operation, rq.provider(client), model, attributes, address, port)
+
+
+def start_messages(
+    telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any], stream: bool = False
+) -> Invocation:
+    """The invocation of a Messages request (a `MessageStream` when it streams)."""
+    streaming = stream or kwargs.get("stream") is True
+    attributes = rq.messages_attributes(telemetry, kwargs, streaming)
+    if not streaming:
+        return _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes)
+    inv = _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes, rs.MessageStream)
+    assert isinstance(inv, rs.MessageStream)
+    inv.setup()
+    return inv
+
+
+def start_count_tokens(
+    telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]
+) -> Invocation:
+    """The invocation of a `count_tokens` request (content is never recorded: nothing is made)."""
+    return _invocation(telemetry, instance, kwargs, sc.OP_COUNT_TOKENS, {})
+
+
+# -- finishing: a whole response is read, a stream is proxied --------------------------------
+
+
+def finish_messages(inv: Invocation, result: Any) -> Any:
+    """Read a whole `Message`, or proxy an SDK stream that ends the invocation later."""
+    if isinstance(inv, rs.MessageStream):
+        if isinstance(result, anthropic.Stream):
+            return SyncStream(result, inv, rs.on_event)  # type: ignore[arg-type]
+        if isinstance(result, anthropic.AsyncStream):
+            return AsyncStream(result, inv, rs.on_event)  # type: ignore[arg-type]
+    # Anything else (`with_raw_response` gives an APIResponse) ends with what the request said.
+    if isinstance(result, _MESSAGES):
+        rs.read_message(inv, result)
+    inv.end()
+    return result
+
+
+def finish_count_tokens(inv: Invocation, result: Any) -> Any:
+    """Read a `MessageTokensCount`."""
+    if isinstance(result, _COUNTS):
+        rs.read_token_count(inv, result)
+    inv.end()
+    return result
+
+
+# -- the wrappers ------------------------------------------------------------------------------
+
+
+def traced(telemetry: Telemetry, where: str, start: Start, finish: Finish) -> Wrapper:
+    """A wrapper for a synchronous SDK method: one span per outermost call."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if dedup.inside():
+            return wrapped(*args, **kwargs)
+
+        def begin() -> Invocation:
+            return start(telemetry, instance, kwargs)
+
+        return call_sync(
+            telemetry, where, begin, lambda: dedup.marked(lambda: wrapped(*args, **kwargs)), finish
+        )
+
+    return wrapper
+
+
+def traced_async(telemetry: Telemetry, where: str, start: Start, finish: Finish) -> Wrapper:
+    """`traced` for the coroutine methods of the async resources."""
+
+    async def wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if dedup.inside():
+            return await wrapped(*args, **kwargs)
+
+        def begin() -> Invocation:
+            return start(telemetry, instance, kwargs)
+
+        def call() -> Any:
+            return dedup.marked_async(lambda: wrapped(*args, **kwargs))
+
+        return await call_async(telemetry, where, begin, call, finish)
+
+    return wrapper
+
+
+def messages_create(telemetry: Telemetry) -> Wrapper:
+    """`Messages.create` and `Messages.parse` (stable and beta)."""
+    return traced(telemetry, WHERE_MESSAGES, start_messages, finish_messages)
+
+
+def async_messages_create(telemetry: Telemetry) -> Wrapper:
+    """`AsyncMessages.create` and `AsyncMessages.parse`."""
+    return traced_async(telemetry, WHERE_MESSAGES, start_messages, finish_messages)
+
+
+def count_tokens(telemetry: Telemetry) -> Wrapper:
+    """`Messages.count_tokens`."""
+    return traced(telemetry, WHERE_COUNT_TOKENS, start_count_tokens, finish_count_tokens)
+
+
+def async_count_tokens(telemetry: Telemetry) -> Wrapper:
+    """`AsyncMessages.count_tokens`."""
+    return traced_async(telemetry, WHERE_COUNT_TOKENS, start_count_tokens, finish_count_tokens)
+
+
+def _manager(kind: type[StreamManager | AsyncStreamManager], telemetry: Telemetry) -> Wrapper:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        manager = wrapped(*args, **kwargs)
+        if dedup.inside():
+            return manager
+
+        def start() -> Invocation:
+            return start_messages(telemetry, instance, kwargs, stream=True)
+
+        return kind(manager, telemetry, start)
+
+    return wrapper
+
+
+def stream_manager(telemetry: Telemetry) -> Wrapper:
+    """`Messages.stream`: the `MessageStreamManager` behind a `StreamManager`."""
+    return _manager(StreamManager, telemetry)
+
+
+def async_stream_manager(telemetry: Telemetry) -> Wrapper:
+    """`AsyncMessages.stream` (not a coroutine: it returns an async manager)."""
+    return _manager(AsyncStreamManager, telemetry)

@@ -1,0 +1,1 @@
+"""Response-quality signals: hallucinated tool calls, response flags, evaluation scores."""
