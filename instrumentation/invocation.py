@@ -51,9 +51,7 @@ class Invocation:
         "estimate_method",
         "tool_calls",
         "output_messages",
-        "_first",
-        "_last",
-        "_gaps",
+        "_stamps",
         "_once",
     )
 
@@ -97,19 +95,17 @@ class Invocation:
         """Set when the token counts are agentwatch's estimate rather than the API's."""
         self.tool_calls: list[str] = []
         self.output_messages: Any = None
-        self._first: float | None = None
-        self._last = 0.0
-        self._gaps: list[float] = []
+        # perf_counter() at each chunk; time to first chunk and the gaps are derived at end().
+        self._stamps: list[float] = []
         self._once = threading.Lock()
 
     def chunk(self) -> None:
         """Note that a stream chunk arrived now (for time to first chunk and per chunk)."""
-        now = perf_counter()
-        if self._first is None:
-            self._first = now
-        else:
-            self._gaps.append(now - self._last)
-        self._last = now
+        self._stamps.append(perf_counter())
+
+    def chunk_stamper(self) -> Callable[[float], None]:
+        """What `chunk()` does, for a stream's hot path: call it with `perf_counter()`."""
+        return self._stamps.append
 
     @property
     def ended(self) -> bool:
@@ -131,6 +127,7 @@ class Invocation:
 
     def _record(self, duration: float, error: BaseException | None) -> None:
         t = self.telemetry
+        point = t.points.record
         span = self.span
         base: dict[str, Any] = {sc.OPERATION_NAME: self.operation, sc.PROVIDER_NAME: self.provider}
         if self.request_model:
@@ -168,8 +165,9 @@ class Invocation:
             rendered = t.content.render(self.output_messages)
             if rendered is not None:
                 attrs[sc.OUTPUT_MESSAGES] = rendered
-        if self._first is not None:
-            attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self._first - self.started
+        stamps = self._stamps
+        if stamps:
+            attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = stamps[0] - self.started
 
         model = self.response_model or self.request_model
         if model and (self.input_tokens is not None or self.output_tokens is not None):
@@ -183,27 +181,26 @@ class Invocation:
             )
             if cost is not None:
                 attrs[sc.COST_USD] = cost
-                t.cost.add(cost, base)
+                point(t.cost, cost, base)
 
         if error is not None:
             kind = error_type(error)
             attrs[sc.ERROR_TYPE] = kind
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-            t.duration.record(duration, {**base, sc.ERROR_TYPE: kind})
+            point(t.duration, duration, {**base, sc.ERROR_TYPE: kind})
         else:
-            t.duration.record(duration, base)
+            point(t.duration, duration, base)
         span.set_attributes(attrs)
 
         token_attrs = {**base, sc.USAGE_ESTIMATED: True} if self.estimate_method else base
         if self.input_tokens is not None:
-            t.tokens.record(self.input_tokens, {**token_attrs, sc.TOKEN_TYPE: sc.TOKEN_INPUT})
+            point(t.tokens, self.input_tokens, {**token_attrs, sc.TOKEN_TYPE: sc.TOKEN_INPUT})
         if self.output_tokens is not None:
-            t.tokens.record(self.output_tokens, {**token_attrs, sc.TOKEN_TYPE: sc.TOKEN_OUTPUT})
-        if self._first is not None:
-            t.time_to_first_chunk.record(self._first - self.started, base)
-            record = t.time_per_output_chunk.record
-            for gap in self._gaps:
-                record(gap, base)
+            point(t.tokens, self.output_tokens, {**token_attrs, sc.TOKEN_TYPE: sc.TOKEN_OUTPUT})
+        if stamps:
+            point(t.time_to_first_chunk, stamps[0] - self.started, base)
+            gaps = [now - then for then, now in zip(stamps, stamps[1:], strict=False)]
+            t.points.record_all(t.time_per_output_chunk, gaps, base)
         span.end()
 
 

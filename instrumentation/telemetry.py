@@ -19,6 +19,7 @@ from agentwatch import __version__, names
 from agentwatch.instrumentation import semconv
 from agentwatch.instrumentation.cardinality import BoundedValues
 from agentwatch.instrumentation.content import ContentPolicy
+from agentwatch.instrumentation.points import Points
 from agentwatch.instrumentation.pricing import PriceTable
 from agentwatch.names import MetricSpec
 
@@ -62,6 +63,8 @@ class Telemetry:
         self.time_per_output_chunk = _histogram(meter, names.GEN_AI_TIME_PER_OUTPUT_CHUNK)
         self.cost = _counter(meter, names.LLM_COST)
         self.errors = _counter(meter, names.INSTRUMENTATION_ERRORS)
+        self.points = Points()
+        """Records points into the instruments above (bound, so cheaper than the SDK's API)."""
         self.prices = prices if prices is not None else PriceTable.load_or_default()
         self.content = content if content is not None else ContentPolicy.from_env()
         # Model names and server addresses become metric attributes: bound them.
