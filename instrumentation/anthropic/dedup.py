@@ -12,49 +12,26 @@ say. Calls agentwatch does not trace (`models.list`, batches, ...) keep the SDK'
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any
 
 from opentelemetry import trace
 
 from agentwatch.instrumentation.base import Wrapper
 from agentwatch.instrumentation.telemetry import Telemetry
+from agentwatch.instrumentation.wrappers import Marker
 
-T = TypeVar("T")
-
-_traced: ContextVar[bool] = ContextVar("anthropic_traced_call", default=False)
-"""True inside a traced call: nested wrapped methods and the SDK's own span stay quiet."""
-
-
-def inside() -> bool:
-    """True while a call agentwatch traces is running in this context."""
-    return _traced.get()
-
-
-def marked(call: Callable[[], T]) -> T:
-    """Run `call()` as part of a traced call."""
-    token = _traced.set(True)
-    try:
-        return call()
-    finally:
-        _traced.reset(token)
-
-
-async def marked_async(call: Callable[[], Any]) -> Any:
-    """`marked` for a coroutine function."""
-    token = _traced.set(True)
-    try:
-        return await call()
-    finally:
-        _traced.reset(token)
+MARKER = Marker("anthropic_traced_call")
+"""Set inside a traced call: nested wrapped methods and the SDK's own span stay quiet."""
+inside = MARKER.inside
+marked = MARKER.run
+marked_async = MARKER.run_async
 
 
 def quiet_sdk_span(telemetry: Telemetry) -> Wrapper:
     """A wrapper for `anthropic._base_client.start_api_call_span`."""
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not _traced.get():
+        if not MARKER.inside():
             return wrapped(*args, **kwargs)
         # agentwatch's span is current here (call_sync attached it): hand the SDK its context.
         context = trace.get_current_span().get_span_context()

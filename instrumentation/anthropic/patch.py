@@ -8,26 +8,25 @@ Each wrapped call opens one invocation and runs the SDK method marked as traced 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import anthropic
 
 from agentwatch.instrumentation import semconv as sc
+from agentwatch.instrumentation import values
 from agentwatch.instrumentation.anthropic import dedup
 from agentwatch.instrumentation.anthropic import request as rq
 from agentwatch.instrumentation.anthropic import responses as rs
 from agentwatch.instrumentation.anthropic.managers import AsyncStreamManager, StreamManager
 from agentwatch.instrumentation.base import Wrapper
-from agentwatch.instrumentation.invocation import Invocation, call_async, call_sync
+from agentwatch.instrumentation.invocation import Invocation
 from agentwatch.instrumentation.streams import AsyncStream, SyncStream
 from agentwatch.instrumentation.telemetry import Telemetry
+from agentwatch.instrumentation.wrappers import traced, traced_async
 
 WHERE_MESSAGES = "anthropic.messages"
 WHERE_COUNT_TOKENS = "anthropic.count_tokens"
-
-Start = Callable[[Telemetry, Any, Mapping[str, Any]], Invocation]
-Finish = Callable[[Invocation, Any], Any]
 
 
 def _sdk_types(*paths: tuple[str, str]) -> tuple[type, ...]:
@@ -60,9 +59,9 @@ def _invocation(
     attributes: dict[str, Any],
     kind: type[Invocation] = Invocation,
 ) -> Invocation:
-    client = rq.client_of(instance)
-    address, port = rq.server(client)
-    model = rq.as_str(kwargs.get("model"))
+    client = values.client_of(instance)
+    address, port = values.server(client)
+    model = values.as_str(kwargs.get("model"))
     return kind(telemetry, operation, rq.provider(client), model, attributes, address, port)
 
 
@@ -115,61 +114,28 @@ def finish_count_tokens(inv: Invocation, result: Any) -> Any:
 # -- the wrappers ------------------------------------------------------------------------------
 
 
-def traced(telemetry: Telemetry, where: str, start: Start, finish: Finish) -> Wrapper:
-    """A wrapper for a synchronous SDK method: one span per outermost call."""
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if dedup.inside():
-            return wrapped(*args, **kwargs)
-
-        def begin() -> Invocation:
-            return start(telemetry, instance, kwargs)
-
-        return call_sync(
-            telemetry, where, begin, lambda: dedup.marked(lambda: wrapped(*args, **kwargs)), finish
-        )
-
-    return wrapper
-
-
-def traced_async(telemetry: Telemetry, where: str, start: Start, finish: Finish) -> Wrapper:
-    """`traced` for the coroutine methods of the async resources."""
-
-    async def wrapper(
-        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if dedup.inside():
-            return await wrapped(*args, **kwargs)
-
-        def begin() -> Invocation:
-            return start(telemetry, instance, kwargs)
-
-        def call() -> Any:
-            return dedup.marked_async(lambda: wrapped(*args, **kwargs))
-
-        return await call_async(telemetry, where, begin, call, finish)
-
-    return wrapper
-
-
 def messages_create(telemetry: Telemetry) -> Wrapper:
     """`Messages.create` and `Messages.parse` (stable and beta)."""
-    return traced(telemetry, WHERE_MESSAGES, start_messages, finish_messages)
+    return traced(telemetry, WHERE_MESSAGES, dedup.MARKER, start_messages, finish_messages)
 
 
 def async_messages_create(telemetry: Telemetry) -> Wrapper:
     """`AsyncMessages.create` and `AsyncMessages.parse`."""
-    return traced_async(telemetry, WHERE_MESSAGES, start_messages, finish_messages)
+    return traced_async(telemetry, WHERE_MESSAGES, dedup.MARKER, start_messages, finish_messages)
 
 
 def count_tokens(telemetry: Telemetry) -> Wrapper:
     """`Messages.count_tokens`."""
-    return traced(telemetry, WHERE_COUNT_TOKENS, start_count_tokens, finish_count_tokens)
+    return traced(
+        telemetry, WHERE_COUNT_TOKENS, dedup.MARKER, start_count_tokens, finish_count_tokens
+    )
 
 
 def async_count_tokens(telemetry: Telemetry) -> Wrapper:
     """`AsyncMessages.count_tokens`."""
-    return traced_async(telemetry, WHERE_COUNT_TOKENS, start_count_tokens, finish_count_tokens)
+    return traced_async(
+        telemetry, WHERE_COUNT_TOKENS, dedup.MARKER, start_count_tokens, finish_count_tokens
+    )
 
 
 def _manager(kind: type[StreamManager | AsyncStreamManager], telemetry: Telemetry) -> Wrapper:

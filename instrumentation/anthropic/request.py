@@ -15,60 +15,17 @@ from typing import Any
 
 from agentwatch.instrumentation import semconv as sc
 from agentwatch.instrumentation.telemetry import Telemetry
+from agentwatch.instrumentation.values import as_float as _float
+from agentwatch.instrumentation.values import as_int, field, given
 
-_SENTINELS = frozenset({"NotGiven", "Omit"})
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 _PROVIDERS = frozenset({sc.PROVIDER_ANTHROPIC, "aws.bedrock", "gcp.vertex_ai", "azure.ai.foundry"})
 _MODALITIES = {"image": "image", "document": "document"}
-
-
-def given(value: Any) -> bool:
-    """False for None and for the SDK's not-given sentinels."""
-    return value is not None and type(value).__name__ not in _SENTINELS
-
-
-def field(obj: Any, key: str) -> Any:
-    """`obj[key]` of a mapping or `obj.key` of an SDK model; None when absent."""
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def as_int(value: Any) -> int | None:
-    """`value` if it is an int (not a bool), else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def as_str(value: Any) -> str | None:
-    """`value` if it is a str, else None."""
-    return value if isinstance(value, str) else None
-
-
-def client_of(instance: Any) -> Any:
-    """The `Anthropic`/`AsyncAnthropic` (or Bedrock, Vertex) client behind a resource object."""
-    return getattr(instance, "_client", None)
 
 
 def provider(client: Any) -> str:
     """The conventions' provider name the SDK gives its client class, else `anthropic`."""
     name = getattr(type(client), "_gen_ai_provider_name", None)
     return name if name in _PROVIDERS else sc.PROVIDER_ANTHROPIC
-
-
-def server(client: Any) -> tuple[str | None, int | None]:
-    """(`server.address`, `server.port`) from the client's `base_url`."""
-    url = getattr(client, "base_url", None)
-    host = as_str(getattr(url, "host", None))
-    if not host:
-        return None, None
-    port = getattr(url, "port", None) or _DEFAULT_PORTS.get(getattr(url, "scheme", ""))
-    return host, as_int(port)
 
 
 def _param(kwargs: Mapping[str, Any], key: str) -> Any:

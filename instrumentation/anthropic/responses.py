@@ -20,9 +20,10 @@ import json
 from typing import Any
 
 from agentwatch.instrumentation import semconv as sc
-from agentwatch.instrumentation.anthropic.request import as_int, as_str, block_part
+from agentwatch.instrumentation.anthropic.request import block_part
 from agentwatch.instrumentation.invocation import Invocation
 from agentwatch.instrumentation.pricing import anthropic_input_tokens
+from agentwatch.instrumentation.values import as_int, as_str
 
 MAX_TOOL_CALLS = 64
 """At most this many tool-call names go on a span."""

@@ -10,7 +10,6 @@ that inner `create` opened and ends it when the `with` block (or the helper's `c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from typing import Any
 
 import openai
@@ -18,8 +17,9 @@ from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 
 from agentwatch.instrumentation import semconv as sc
+from agentwatch.instrumentation import values
 from agentwatch.instrumentation.base import Wrapper
-from agentwatch.instrumentation.invocation import Invocation, call_async, call_sync
+from agentwatch.instrumentation.invocation import Invocation
 from agentwatch.instrumentation.openai import request as rq
 from agentwatch.instrumentation.openai import responses as rs
 from agentwatch.instrumentation.openai.managers import (
@@ -29,15 +29,14 @@ from agentwatch.instrumentation.openai.managers import (
 )
 from agentwatch.instrumentation.streams import AsyncStream, OnChunk, SyncStream
 from agentwatch.instrumentation.telemetry import Telemetry
+from agentwatch.instrumentation.wrappers import Marker, traced, traced_async
 
 WHERE_CHAT = "openai.chat"
 WHERE_RESPONSES = "openai.responses"
 WHERE_EMBEDDINGS = "openai.embeddings"
 
-_traced: ContextVar[bool] = ContextVar("openai_traced_call", default=False)
-"""True inside a traced call: a wrapped method it calls in turn is not traced again."""
-
-Start = Callable[[Telemetry, Any, Mapping[str, Any]], Invocation]
+MARKER = Marker("openai_traced_call")
+"""Set inside a traced call: a wrapped method it calls in turn is not traced again."""
 
 try:
     from openai.types.responses import Response
@@ -58,8 +57,8 @@ def _invocation(
     attributes: dict[str, Any],
     kind: type[Invocation] = Invocation,
 ) -> Invocation:
-    client = rq.client_of(instance)
-    address, port = rq.server(client)
+    client = values.client_of(instance)
+    address, port = values.server(client)
     return kind(
         telemetry,
         operation,
@@ -129,7 +128,7 @@ def _with_usage(kwargs: dict[str, Any]) -> dict[str, Any]:
     if kwargs.get("stream") is not True:
         return kwargs
     options = kwargs.get("stream_options")
-    if not rq.given(options):
+    if not values.given(options):
         return {**kwargs, "stream_options": {"include_usage": True}}
     if isinstance(options, Mapping) and "include_usage" not in options:
         return {**kwargs, "stream_options": {**options, "include_usage": True}}
@@ -139,126 +138,56 @@ def _with_usage(kwargs: dict[str, Any]) -> dict[str, Any]:
 # -- the wrappers ------------------------------------------------------------------------------
 
 
-def traced(
-    telemetry: Telemetry,
-    where: str,
-    start: Start,
-    finish: Callable[[Invocation, Any], Any],
-    *,
-    include_usage: bool = False,
-) -> Wrapper:
-    """A wrapper for a synchronous SDK method: one span per outermost call."""
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if _traced.get():
-            return wrapped(*args, **kwargs)
-        if include_usage:
-            try:
-                kwargs = _with_usage(kwargs)
-            except Exception as exc:
-                telemetry.error(where, exc)
-
-        def call() -> Any:
-            token = _traced.set(True)
-            try:
-                return wrapped(*args, **kwargs)
-            finally:
-                _traced.reset(token)
-
-        def begin() -> Invocation:
-            return start(telemetry, instance, kwargs)
-
-        return call_sync(telemetry, where, begin, call, finish)
-
-    return wrapper
-
-
-def traced_async(
-    telemetry: Telemetry,
-    where: str,
-    start: Start,
-    finish: Callable[[Invocation, Any], Any],
-    *,
-    include_usage: bool = False,
-) -> Wrapper:
-    """`traced` for the coroutine methods of the async resources."""
-
-    async def wrapper(
-        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if _traced.get():
-            return await wrapped(*args, **kwargs)
-        if include_usage:
-            try:
-                kwargs = _with_usage(kwargs)
-            except Exception as exc:
-                telemetry.error(where, exc)
-
-        async def call() -> Any:
-            token = _traced.set(True)
-            try:
-                return await wrapped(*args, **kwargs)
-            finally:
-                _traced.reset(token)
-
-        def begin() -> Invocation:
-            return start(telemetry, instance, kwargs)
-
-        return await call_async(telemetry, where, begin, call, finish)
-
-    return wrapper
-
-
 def chat_create(telemetry: Telemetry, include_usage: bool = False) -> Wrapper:
     """`Completions.create`."""
-    return traced(telemetry, WHERE_CHAT, start_chat, _finish_chat, include_usage=include_usage)
+    prepare = _with_usage if include_usage else None
+    return traced(telemetry, WHERE_CHAT, MARKER, start_chat, _finish_chat, prepare)
 
 
 def async_chat_create(telemetry: Telemetry, include_usage: bool = False) -> Wrapper:
     """`AsyncCompletions.create`."""
-    return traced_async(
-        telemetry, WHERE_CHAT, start_chat, _finish_chat, include_usage=include_usage
-    )
+    prepare = _with_usage if include_usage else None
+    return traced_async(telemetry, WHERE_CHAT, MARKER, start_chat, _finish_chat, prepare)
 
 
 def chat_parse(telemetry: Telemetry) -> Wrapper:
     """`Completions.parse` (and the older `beta.chat.completions.parse`)."""
-    return traced(telemetry, WHERE_CHAT, start_chat, _finish_chat)
+    return traced(telemetry, WHERE_CHAT, MARKER, start_chat, _finish_chat)
 
 
 def async_chat_parse(telemetry: Telemetry) -> Wrapper:
     """`AsyncCompletions.parse`."""
-    return traced_async(telemetry, WHERE_CHAT, start_chat, _finish_chat)
+    return traced_async(telemetry, WHERE_CHAT, MARKER, start_chat, _finish_chat)
 
 
 def responses_create(telemetry: Telemetry) -> Wrapper:
     """`Responses.create`."""
-    return traced(telemetry, WHERE_RESPONSES, start_responses, _finish_responses)
+    return traced(telemetry, WHERE_RESPONSES, MARKER, start_responses, _finish_responses)
 
 
 def async_responses_create(telemetry: Telemetry) -> Wrapper:
     """`AsyncResponses.create`."""
-    return traced_async(telemetry, WHERE_RESPONSES, start_responses, _finish_responses)
+    return traced_async(telemetry, WHERE_RESPONSES, MARKER, start_responses, _finish_responses)
 
 
 def responses_parse(telemetry: Telemetry) -> Wrapper:
     """`Responses.parse`."""
-    return traced(telemetry, WHERE_RESPONSES, start_responses, _finish_responses)
+    return traced(telemetry, WHERE_RESPONSES, MARKER, start_responses, _finish_responses)
 
 
 def async_responses_parse(telemetry: Telemetry) -> Wrapper:
     """`AsyncResponses.parse`."""
-    return traced_async(telemetry, WHERE_RESPONSES, start_responses, _finish_responses)
+    return traced_async(telemetry, WHERE_RESPONSES, MARKER, start_responses, _finish_responses)
 
 
 def embeddings_create(telemetry: Telemetry) -> Wrapper:
     """`Embeddings.create`."""
-    return traced(telemetry, WHERE_EMBEDDINGS, start_embeddings, _finish_embeddings)
+    return traced(telemetry, WHERE_EMBEDDINGS, MARKER, start_embeddings, _finish_embeddings)
 
 
 def async_embeddings_create(telemetry: Telemetry) -> Wrapper:
     """`AsyncEmbeddings.create`."""
-    return traced_async(telemetry, WHERE_EMBEDDINGS, start_embeddings, _finish_embeddings)
+    return traced_async(telemetry, WHERE_EMBEDDINGS, MARKER, start_embeddings, _finish_embeddings)
 
 
 # -- stream() helpers: the SDK's managers, ending the inner create's invocation ---------------

@@ -16,41 +16,12 @@ import openai
 
 from agentwatch.instrumentation import semconv as sc
 from agentwatch.instrumentation.telemetry import Telemetry
+from agentwatch.instrumentation.values import as_float as _float
+from agentwatch.instrumentation.values import as_int as _int
+from agentwatch.instrumentation.values import as_str as _str
+from agentwatch.instrumentation.values import field, given
 
-_SENTINELS = frozenset({"NotGiven", "Omit"})
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
-_DEFAULT_PORTS = {"https": 443, "http": 80}
-
-
-def given(value: Any) -> bool:
-    """False for None and for the SDK's not-given sentinels."""
-    return value is not None and type(value).__name__ not in _SENTINELS
-
-
-def field(obj: Any, key: str) -> Any:
-    """`obj[key]` of a mapping or `obj.key` of an SDK model; None when absent."""
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def client_of(instance: Any) -> Any:
-    """The `OpenAI`/`AsyncOpenAI` (or Azure) client behind a resource object."""
-    return getattr(instance, "_client", None)
 
 
 def provider(client: Any) -> str:
@@ -58,16 +29,6 @@ def provider(client: Any) -> str:
     if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)):
         return sc.PROVIDER_AZURE_OPENAI
     return sc.PROVIDER_OPENAI
-
-
-def server(client: Any) -> tuple[str | None, int | None]:
-    """(`server.address`, `server.port`) from the client's `base_url`."""
-    url = getattr(client, "base_url", None)
-    host = _str(getattr(url, "host", None))
-    if not host:
-        return None, None
-    port = getattr(url, "port", None) or _DEFAULT_PORTS.get(getattr(url, "scheme", ""))
-    return host, _int(port)
 
 
 def request_model(client: Any, kwargs: Mapping[str, Any]) -> str | None:

@@ -14,7 +14,8 @@ from typing import Any
 from agentwatch.instrumentation import semconv as sc
 from agentwatch.instrumentation import tokens
 from agentwatch.instrumentation.invocation import Invocation
-from agentwatch.instrumentation.openai.request import arguments, field, tool_call_part
+from agentwatch.instrumentation.openai.request import arguments, tool_call_part
+from agentwatch.instrumentation.values import field
 
 MAX_TOOL_CALLS = 64
 """At most this many tool-call names go on a span."""
