@@ -47,6 +47,7 @@ class Invocation:
         "output_tokens",
         "cache_read_tokens",
         "cache_creation_tokens",
+        "cache_creation_1h_tokens",
         "reasoning_tokens",
         "estimate_method",
         "tool_calls",
@@ -90,6 +91,8 @@ class Invocation:
         self.output_tokens: int | None = None
         self.cache_read_tokens: int | None = None
         self.cache_creation_tokens: int | None = None
+        self.cache_creation_1h_tokens: int | None = None
+        """Of the cache writes, those kept an hour (Anthropic bills them at a higher rate)."""
         self.reasoning_tokens: int | None = None
         self.estimate_method: str | None = None
         """Set when the token counts are agentwatch's estimate rather than the API's."""
@@ -178,6 +181,7 @@ class Invocation:
                 output_tokens=self.output_tokens or 0,
                 cached_input_tokens=self.cache_read_tokens or 0,
                 cache_creation_input_tokens=self.cache_creation_tokens or 0,
+                cache_creation_1h_input_tokens=self.cache_creation_1h_tokens or 0,
             )
             if cost is not None:
                 attrs[sc.COST_USD] = cost

@@ -62,12 +62,13 @@ def _identity(inv: Invocation, message: Any) -> None:
 class Tokens:
     """The API's token counts as reported so far (message_delta's are running totals)."""
 
-    __slots__ = ("input", "cache_read", "cache_creation", "output", "thinking")
+    __slots__ = ("input", "cache_read", "cache_creation", "cache_1h", "output", "thinking")
 
     def __init__(self) -> None:
         self.input: int | None = None
         self.cache_read: int | None = None
         self.cache_creation: int | None = None
+        self.cache_1h: int | None = None
         self.output: int | None = None
         self.thinking: int | None = None
 
@@ -84,6 +85,12 @@ class Tokens:
             value = as_int(getattr(usage, name, None))
             if value is not None:
                 setattr(self, key, value)
+        # Of the writes, the 1-hour ones (`cache_creation.ephemeral_1h_input_tokens`).
+        one_hour = as_int(
+            getattr(getattr(usage, "cache_creation", None), "ephemeral_1h_input_tokens", None)
+        )
+        if one_hour is not None:
+            self.cache_1h = one_hour
         details = getattr(usage, "output_tokens_details", None)
         thinking = as_int(getattr(details, "thinking_tokens", None))
         if thinking is not None:
@@ -97,6 +104,7 @@ class Tokens:
             )
         inv.cache_read_tokens = self.cache_read
         inv.cache_creation_tokens = self.cache_creation
+        inv.cache_creation_1h_tokens = self.cache_1h
         inv.output_tokens = self.output
         inv.reasoning_tokens = self.thinking
 

@@ -29,17 +29,24 @@ Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
 def usage(
-    input: int = 12, output: int = 5, cache_read: int | None = 0, cache_creation: int | None = 0
+    input: int = 12,
+    output: int = 5,
+    cache_read: int | None = 0,
+    cache_creation: int | None = 0,
+    cache_1h: int = 0,
 ) -> Json:
-    """A `usage` object; Anthropic's `input_tokens` excludes the cache reads and writes."""
+    """A `usage` object; Anthropic's `input_tokens` excludes the cache reads and writes.
+
+    `cache_1h` of the `cache_creation` writes are 1-hour ones, the rest 5-minute ones.
+    """
     body: Json = {"input_tokens": input, "output_tokens": output}
     if cache_read is not None:
         body["cache_read_input_tokens"] = cache_read
     if cache_creation is not None:
         body["cache_creation_input_tokens"] = cache_creation
         body["cache_creation"] = {
-            "ephemeral_5m_input_tokens": cache_creation,
-            "ephemeral_1h_input_tokens": 0,
+            "ephemeral_5m_input_tokens": cache_creation - cache_1h,
+            "ephemeral_1h_input_tokens": cache_1h,
         }
     body["service_tier"] = "standard"
     return body

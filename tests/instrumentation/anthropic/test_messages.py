@@ -369,3 +369,15 @@ def test_a_raw_response_call_gets_the_request_attributes_and_the_same_response(
         assert raw.parse().id == "msg_123"
     (span,) = finished(span_exporter)
     assert dict(span.attributes or {})[sc.REQUEST_MAX_TOKENS] == 256
+
+
+def test_one_hour_cache_writes_are_priced_at_their_own_rate(
+    instrumented: Telemetry, span_exporter: InMemorySpanExporter
+) -> None:
+    use = fake.usage(input=100, output=20, cache_read=0, cache_creation=50, cache_1h=30)
+    call("sync", answering(fake.message(use=use)))
+    (span,) = finished(span_exporter)
+    attrs = dict(span.attributes or {})
+    assert attrs[sc.USAGE_CACHE_CREATION_INPUT_TOKENS] == 50
+    # 100 uncached at $3, 20 written for 5 minutes at $3.75, 30 for an hour at $6, 20 out at $15.
+    assert attrs[sc.COST_USD] == pytest.approx((100 * 3 + 20 * 3.75 + 30 * 6 + 20 * 15) / 1e6)
