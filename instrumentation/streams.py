@@ -1,16 +1,24 @@
-"""Stream proxies: the SDK's own stream object, seen through, ending the invocation exactly once.
+"""Stream observation: the SDK's own stream, its chunks seen, the invocation ended exactly once.
 
-`SyncStream` and `AsyncStream` are `wrapt.ObjectProxy` subclasses, so `isinstance(s, openai.Stream)`
-still holds and every attribute and helper method of the SDK's object works. Each chunk goes to
-the provider's `on_chunk(invocation, chunk)`; the invocation ends when the stream is exhausted,
-fails, is closed, leaves its `with` block, or is garbage-collected unfinished (a `break` without
-`close()`), whichever comes first. A failure inside `on_chunk` is counted and the chunk still
-reaches the caller.
+`observe(stream, invocation, on_chunk)` is what a provider module calls with the stream an SDK
+call returned. Both SDKs' `Stream`/`AsyncStream` read their chunks from one generator, their
+`_iterator`: it is replaced, in place and before anyone reads it, by one that passes each chunk
+to `on_chunk(invocation, chunk)` and on, and ends the invocation when the chunks run out or the
+SDK's iteration fails (its exception re-raised as is). The caller gets the SDK's stream behind
+an `ObservedStream` proxy (`isinstance(s, openai.Stream)` holds; every helper and attribute is
+the SDK's) whose iteration goes straight to that generator: a chunk costs generator
+resumptions and the parser, no proxy call. The proxy ends the invocation when the stream is
+closed (`close()`, the `with` block) or dropped unfinished (a `break` without `close()`).
+
+A stream of another shape (an SDK release without `_iterator`) gets `SyncStream`/`AsyncStream`,
+proxies that see each chunk in their `__next__`/`__anext__`. A failure inside `on_chunk` is
+counted and the chunk still reaches the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -19,6 +27,68 @@ import wrapt
 from agentwatch.instrumentation.invocation import Invocation
 
 OnChunk = Callable[[Invocation, Any], None]
+
+
+def observe(stream: Any, invocation: Invocation, on_chunk: OnChunk) -> Any:
+    """`stream` with its chunks going through `on_chunk`, behind a proxy that ends on time."""
+    iterator: Any = getattr(stream, "_iterator", None)
+    try:
+        if inspect.isgenerator(iterator):
+            stream._iterator = _chunks(iterator, invocation, on_chunk)
+            return ObservedStream(stream, invocation)
+        if inspect.isasyncgen(iterator):
+            stream._iterator = _async_chunks(iterator, invocation, on_chunk)
+            return ObservedAsyncStream(stream, invocation)
+    except (AttributeError, TypeError):  # slots, a read-only attribute: proxy every chunk
+        pass
+    if hasattr(stream, "__anext__") or hasattr(stream, "__aiter__"):
+        return AsyncStream(stream, invocation, on_chunk)
+    return SyncStream(stream, invocation, on_chunk)
+
+
+def _failed(invocation: Invocation, exc: Exception) -> None:
+    invocation.telemetry.error(f"{invocation.provider}.{invocation.operation}.stream", exc)
+
+
+def _chunks(iterator: Iterator[Any], invocation: Invocation, on_chunk: OnChunk) -> Iterator[Any]:
+    stamp = invocation.chunk_stamper()
+    try:
+        for chunk in iterator:
+            # The hot path of every stream: a timestamp, then the provider's parser.
+            stamp(perf_counter())
+            try:
+                on_chunk(invocation, chunk)
+            except Exception as exc:
+                _failed(invocation, exc)
+            yield chunk
+    except GeneratorExit:  # closed before the end: by the SDK's close(), or collected
+        invocation.end()
+        raise
+    except BaseException as exc:
+        invocation.end(exc)
+        raise
+    invocation.end()
+
+
+async def _async_chunks(
+    iterator: AsyncIterator[Any], invocation: Invocation, on_chunk: OnChunk
+) -> AsyncIterator[Any]:
+    stamp = invocation.chunk_stamper()
+    try:
+        async for chunk in iterator:
+            stamp(perf_counter())
+            try:
+                on_chunk(invocation, chunk)
+            except Exception as exc:
+                _failed(invocation, exc)
+            yield chunk
+    except GeneratorExit:
+        invocation.end()
+        raise
+    except BaseException as exc:
+        invocation.end(exc)
+        raise
+    invocation.end()
 
 
 class _Tracking(wrapt.ObjectProxy[Any]):
@@ -103,6 +173,95 @@ class AsyncStream(_Tracking):
         return chunk
 
     async def __aenter__(self) -> AsyncStream:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            self._self_inv.end(exc_info[1])
+
+    async def close(self) -> Any:
+        """Close the SDK stream and end the invocation."""
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            self._self_inv.end()
+
+    async def aclose(self) -> Any:
+        """Close the SDK stream (async generator protocol) and end the invocation."""
+        try:
+            closer = getattr(self.__wrapped__, "aclose", None) or self.__wrapped__.close
+            return await closer()
+        finally:
+            self._self_inv.end()
+
+
+class _Ending(wrapt.ObjectProxy[Any]):
+    """What every stream proxy does: end the invocation on `with` exit, `close()`, or drop."""
+
+    def __init__(self, wrapped: Any, invocation: Invocation) -> None:
+        super().__init__(wrapped)
+        self._self_inv = invocation
+
+    def __del__(self) -> None:
+        # Dropped unfinished (a `break` and no close): end with what was seen. The SDK stream
+        # itself sits in a reference cycle (its generator holds it), so only this is prompt.
+        inv = getattr(self, "_self_inv", None)
+        if inv is not None:
+            inv.end()
+
+
+class ObservedStream(_Ending):
+    """A synchronous SDK stream whose generator `observe` replaced: iteration goes straight to it.
+
+    `for chunk in stream` runs through one generator that delegates to the SDK's own (`yield
+    from`), and holds this proxy while the loop runs, so the proxy lives exactly as long as
+    the iteration or the caller's reference.
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._self_iterate()
+
+    def _self_iterate(self) -> Iterator[Any]:
+        yield from self.__wrapped__
+
+    def __next__(self) -> Any:
+        return next(self.__wrapped__)
+
+    def __enter__(self) -> ObservedStream:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            self._self_inv.end(exc_info[1])
+
+    def close(self) -> Any:
+        """Close the SDK stream and end the invocation."""
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_inv.end()
+
+
+class ObservedAsyncStream(_Ending):
+    """`ObservedStream` for an asynchronous SDK stream."""
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._self_iterate()
+
+    async def _self_iterate(self) -> AsyncIterator[Any]:
+        async for chunk in self.__wrapped__:
+            yield chunk
+
+    async def __anext__(self) -> Any:
+        return await self.__wrapped__.__anext__()
+
+    async def __aenter__(self) -> ObservedAsyncStream:
         await self.__wrapped__.__aenter__()
         return self
 

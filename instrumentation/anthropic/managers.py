@@ -20,18 +20,19 @@ import wrapt
 from agentwatch.instrumentation.anthropic import dedup
 from agentwatch.instrumentation.anthropic import responses as rs
 from agentwatch.instrumentation.invocation import Invocation, call_async, call_sync
-from agentwatch.instrumentation.streams import AsyncStream, SyncStream
+from agentwatch.instrumentation.streams import observe
 from agentwatch.instrumentation.telemetry import Telemetry
 
 WHERE = "anthropic.messages.stream"
 
 
-def _observe(inv: Invocation, helper: Any, proxy: type[SyncStream | AsyncStream]) -> Any:
-    """Put a proxy in `helper._raw_stream` (still unread); end now when there is none."""
+def _observe(inv: Invocation, helper: Any) -> Any:
+    """Observe `helper._raw_stream` (still unread) in place; end now when there is none."""
     raw = getattr(helper, "_raw_stream", None)
-    sdk = anthropic.Stream if proxy is SyncStream else anthropic.AsyncStream
-    if isinstance(raw, sdk) and isinstance(inv, rs.MessageStream):
-        helper._raw_stream = proxy(raw, inv, rs.on_event)  # type: ignore[arg-type]
+    if isinstance(raw, (anthropic.Stream, anthropic.AsyncStream)) and isinstance(
+        inv, rs.MessageStream
+    ):
+        helper._raw_stream = observe(raw, inv, rs.on_event)  # type: ignore[arg-type]
     # An older helper that is itself the SDK stream ends with the `with` block.
     return helper
 
@@ -60,7 +61,7 @@ class StreamManager(_Manager):
 
     def __enter__(self) -> Any:
         def finish(inv: Invocation, helper: Any) -> Any:
-            return _observe(inv, helper, SyncStream)
+            return _observe(inv, helper)
 
         enter = self.__wrapped__.__enter__
         return call_sync(
@@ -81,7 +82,7 @@ class AsyncStreamManager(_Manager):
 
     async def __aenter__(self) -> Any:
         def finish(inv: Invocation, helper: Any) -> Any:
-            return _observe(inv, helper, AsyncStream)
+            return _observe(inv, helper)
 
         enter = self.__wrapped__.__aenter__
         return await call_async(

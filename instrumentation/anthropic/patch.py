@@ -21,7 +21,7 @@ from agentwatch.instrumentation.anthropic import responses as rs
 from agentwatch.instrumentation.anthropic.managers import AsyncStreamManager, StreamManager
 from agentwatch.instrumentation.base import Wrapper
 from agentwatch.instrumentation.invocation import Invocation
-from agentwatch.instrumentation.streams import AsyncStream, SyncStream
+from agentwatch.instrumentation.streams import observe
 from agentwatch.instrumentation.telemetry import Telemetry
 from agentwatch.instrumentation.wrappers import traced, traced_async
 
@@ -92,10 +92,8 @@ def start_count_tokens(
 def finish_messages(inv: Invocation, result: Any) -> Any:
     """Read a whole `Message`, or proxy an SDK stream that ends the invocation later."""
     if isinstance(inv, rs.MessageStream):
-        if isinstance(result, anthropic.Stream):
-            return SyncStream(result, inv, rs.on_event)  # type: ignore[arg-type]
-        if isinstance(result, anthropic.AsyncStream):
-            return AsyncStream(result, inv, rs.on_event)  # type: ignore[arg-type]
+        if isinstance(result, (anthropic.Stream, anthropic.AsyncStream)):
+            return observe(result, inv, rs.on_event)  # type: ignore[arg-type]
     # Anything else (`with_raw_response` gives an APIResponse) ends with what the request said.
     if isinstance(result, _MESSAGES):
         rs.read_message(inv, result)

@@ -27,7 +27,7 @@ from agentwatch.instrumentation.openai.managers import (
     StreamManager,
     opened_stream,
 )
-from agentwatch.instrumentation.streams import AsyncStream, OnChunk, SyncStream
+from agentwatch.instrumentation.streams import OnChunk, observe
 from agentwatch.instrumentation.telemetry import Telemetry
 from agentwatch.instrumentation.wrappers import Marker, traced, traced_async
 
@@ -103,12 +103,9 @@ def _finisher(
 
     def finish(inv: Invocation, result: Any) -> Any:
         if on_chunk is not None:
-            if isinstance(result, openai.Stream):
+            if isinstance(result, (openai.Stream, openai.AsyncStream)):
                 opened_stream(inv)
-                return SyncStream(result, inv, on_chunk)
-            if isinstance(result, openai.AsyncStream):
-                opened_stream(inv)
-                return AsyncStream(result, inv, on_chunk)
+                return observe(result, inv, on_chunk)
         # Anything else (`with_raw_response` gives an APIResponse) ends with what the request said.
         if isinstance(result, whole):
             read(inv, result)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,7 +14,13 @@ from opentelemetry.trace import SpanKind, StatusCode
 from agentwatch import names
 from agentwatch.instrumentation import semconv as sc
 from agentwatch.instrumentation.invocation import Invocation, call_async, call_sync
-from agentwatch.instrumentation.streams import AsyncStream, SyncStream
+from agentwatch.instrumentation.streams import (
+    AsyncStream,
+    ObservedAsyncStream,
+    ObservedStream,
+    SyncStream,
+    observe,
+)
 from agentwatch.instrumentation.telemetry import Telemetry
 from tests.instrumentation.conftest import finished, points
 
@@ -148,12 +153,44 @@ class SdkStream:
         self.closed = True
 
 
+class GeneratorSdkStream(SdkStream):
+    """The shape of openai's and anthropic's streams: every chunk comes from one generator."""
+
+    def __init__(self, n: int, fail_at: int | None = None) -> None:
+        super().__init__(n, fail_at)
+        self._iterator = self._stream()
+
+    def _stream(self) -> Iterator[int]:
+        for chunk in self._chunks:
+            if chunk == self._fail_at:
+                raise ConnectionError("cut mid-stream")
+            yield chunk
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._iterator
+
+    def __next__(self) -> int:
+        return self._iterator.__next__()
+
+
+SHAPES = {"per-chunk-proxy": SdkStream, "in-place": GeneratorSdkStream}
+EXPECTED_PROXY = {"per-chunk-proxy": SyncStream, "in-place": ObservedStream}
+
+
+@pytest.fixture(params=list(SHAPES))
+def shape(request: pytest.FixtureRequest) -> str:
+    """Both ways `observe` works: its generator in place, or a proxy seeing each chunk."""
+    return str(request.param)
+
+
 def count_output(inv: Invocation, chunk: int) -> None:
     inv.output_tokens = (inv.output_tokens or 0) + 1
 
 
-def stream(telemetry: Telemetry, n: int = 5, fail_at: int | None = None) -> SyncStream:
-    return SyncStream(SdkStream(n, fail_at), start(telemetry), count_output)
+def stream(telemetry: Telemetry, shape: str, n: int = 5, fail_at: int | None = None) -> Any:
+    s = observe(SHAPES[shape](n, fail_at), start(telemetry), count_output)
+    assert type(s) is EXPECTED_PROXY[shape]
+    return s
 
 
 def output_points(metric_reader: InMemoryMetricReader) -> list[Any]:
@@ -165,9 +202,12 @@ def output_points(metric_reader: InMemoryMetricReader) -> list[Any]:
 
 
 def test_a_consumed_stream_ends_once_with_its_chunk_timings(
-    telemetry: Telemetry, span_exporter: InMemorySpanExporter, metric_reader: InMemoryMetricReader
+    shape: str,
+    telemetry: Telemetry,
+    span_exporter: InMemorySpanExporter,
+    metric_reader: InMemoryMetricReader,
 ) -> None:
-    s = stream(telemetry)
+    s = stream(telemetry, shape)
     assert isinstance(s, SdkStream) and s.response == "http-response"
     assert list(s) == [0, 1, 2, 3, 4]
     s.close()
@@ -184,33 +224,36 @@ def test_a_consumed_stream_ends_once_with_its_chunk_timings(
 @pytest.mark.parametrize("how", ["close", "with", "gc"], ids=str)
 def test_a_stream_broken_out_of_ends_once(
     how: str,
+    shape: str,
     telemetry: Telemetry,
     span_exporter: InMemorySpanExporter,
     metric_reader: InMemoryMetricReader,
 ) -> None:
     if how == "with":
-        with stream(telemetry) as s:
+        with stream(telemetry, shape) as s:
             for chunk in s:
                 if chunk == 1:
                     break
     else:
-        s = stream(telemetry)
+        s = stream(telemetry, shape)
         for chunk in s:
             if chunk == 1:
                 break
         if how == "close":
             s.close()
         del s
-        gc.collect()
+        if how == "gc":
+            # Dropping the caller's reference is enough: no garbage collection is needed.
+            assert len(finished(span_exporter)) == 1
     assert len(finished(span_exporter)) == 1
     (point,) = output_points(metric_reader)
     assert point.sum == 2
 
 
 def test_a_stream_cut_midway_raises_the_sdks_error_and_ends_with_error_type(
-    telemetry: Telemetry, span_exporter: InMemorySpanExporter
+    shape: str, telemetry: Telemetry, span_exporter: InMemorySpanExporter
 ) -> None:
-    s = stream(telemetry, fail_at=2)
+    s = stream(telemetry, shape, fail_at=2)
     with pytest.raises(ConnectionError, match="cut mid-stream"):
         list(s)
     (span,) = finished(span_exporter)
@@ -219,12 +262,12 @@ def test_a_stream_cut_midway_raises_the_sdks_error_and_ends_with_error_type(
 
 
 def test_a_failing_chunk_parser_never_costs_the_caller_a_chunk(
-    telemetry: Telemetry, metric_reader: InMemoryMetricReader
+    shape: str, telemetry: Telemetry, metric_reader: InMemoryMetricReader
 ) -> None:
     def broken(inv: Invocation, chunk: int) -> None:
         raise ValueError("parser bug")
 
-    s = SyncStream(SdkStream(3), start(telemetry), broken)
+    s = observe(SHAPES[shape](3), start(telemetry), broken)
     assert list(s) == [0, 1, 2]
     errors = points(metric_reader, names.INSTRUMENTATION_ERRORS.otel)
     assert [p.value for p in errors] == [3]
@@ -249,16 +292,44 @@ class AsyncSdkStream:
         self.closed = True
 
 
+class AsyncGeneratorSdkStream(AsyncSdkStream):
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self._iterator = self._stream()
+
+    async def _stream(self) -> AsyncIterator[int]:
+        while True:
+            try:
+                yield await AsyncSdkStream.__anext__(self)
+            except StopAsyncIteration:
+                return
+
+    async def __aiter__(self) -> AsyncIterator[int]:  # type: ignore[override]
+        async for chunk in self._iterator:
+            yield chunk
+
+    async def __anext__(self) -> int:
+        return await self._iterator.__anext__()
+
+
+ASYNC_SHAPES = {"per-chunk-proxy": AsyncSdkStream, "in-place": AsyncGeneratorSdkStream}
+
+
 def test_concurrent_async_streams_each_end_once_with_their_own_counts(
-    telemetry: Telemetry, span_exporter: InMemorySpanExporter, metric_reader: InMemoryMetricReader
+    shape: str,
+    telemetry: Telemetry,
+    span_exporter: InMemorySpanExporter,
+    metric_reader: InMemoryMetricReader,
 ) -> None:
     async def one(n: int) -> int:
         async def call() -> AsyncSdkStream:
             await asyncio.sleep(0)
-            return AsyncSdkStream(n)
+            return ASYNC_SHAPES[shape](n)
 
         def wrap(inv: Invocation, result: Any) -> Any:
-            return AsyncStream(result, inv, count_output)
+            proxy = observe(result, inv, count_output)
+            assert isinstance(proxy, ObservedAsyncStream if shape == "in-place" else AsyncStream)
+            return proxy
 
         s = await call_async(telemetry, "t", lambda: start(telemetry), call, wrap)
         got = [chunk async for chunk in s]
