@@ -20,6 +20,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
+    from agentwatch.alerts.remediation import cli as remediate_cli
     from agentwatch.exporter import cli as exporter_cli
 
     parser = _Parser(
@@ -39,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exporter_cli.add_arguments(exporter)
     exporter.set_defaults(run=exporter_cli.run)
+    remediate = commands.add_parser(
+        "remediate",
+        help="receive Alertmanager's webhook and restart the workload of a leaking process",
+        description="Remediation receiver: for GPU memory leak and exhaustion alerts, a "
+        "Kubernetes rollout restart, a Docker container restart or a command; a dry run "
+        "unless --enable, authenticated, allow-listed, rate-limited and audited.",
+    )
+    remediate_cli.add_arguments(remediate)
+    remediate.set_defaults(run=remediate_cli.run)
     return parser
 
 
