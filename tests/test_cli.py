@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,19 +79,6 @@ def test_main_without_a_command_returns_2(capsys: pytest.CaptureFixture[str]) ->
     assert "exporter" in capsys.readouterr().out
 
 
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """Undo what `main()` does to the root logger (it installs its own handler)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
-@pytest.mark.usefixtures("root_logging")
 def test_main_reports_a_usage_error_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["exporter", "--interval", "soon"]) == 2
     err = capsys.readouterr().err
