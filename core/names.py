@@ -331,6 +331,35 @@ INSTRUMENTATION_ERRORS = MetricSpec(
     "Errors inside agentwatch's instrumentation; the instrumented call itself went on.",
 )
 
+# Response quality: counted per call from what the response says (instrumentation/quality).
+QUALITY = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model")
+LLM_TOOL_CALLS = MetricSpec(
+    "agentwatch_llm_tool_calls_total",
+    "agentwatch.llm.tool_calls",
+    Kind.COUNTER,
+    "{call}",
+    QUALITY,
+    "Tool calls in LLM responses to requests that offered tools, hallucinated or not.",
+)
+LLM_HALLUCINATED_TOOL_CALLS = MetricSpec(
+    "agentwatch_llm_hallucinated_tool_calls_total",
+    "agentwatch.llm.hallucinated_tool_calls",
+    Kind.COUNTER,
+    "{call}",
+    (*QUALITY, "agentwatch_tool_call_reason"),
+    "Tool calls naming a tool the request did not offer (unknown_tool), with arguments that are "
+    "no JSON object (invalid_json) or that break the tool's schema (schema_violation).",
+)
+LLM_RESPONSE_FLAGS = MetricSpec(
+    "agentwatch_llm_response_flags_total",
+    "agentwatch.llm.response.flags",
+    Kind.COUNTER,
+    "{response}",
+    (*QUALITY, "agentwatch_response_flag"),
+    "LLM responses flagged truncated, content_filter, refusal, empty or invalid_json (JSON "
+    "output asked for, and the text does not parse).",
+)
+
 LLM_METRICS: tuple[MetricSpec, ...] = (
     GEN_AI_TOKEN_USAGE,
     GEN_AI_OPERATION_DURATION,
@@ -338,6 +367,9 @@ LLM_METRICS: tuple[MetricSpec, ...] = (
     GEN_AI_TIME_PER_OUTPUT_CHUNK,
     LLM_COST,
     INSTRUMENTATION_ERRORS,
+    LLM_TOOL_CALLS,
+    LLM_HALLUCINATED_TOOL_CALLS,
+    LLM_RESPONSE_FLAGS,
 )
 """Every metric the LLM-client instrumentation emits."""
 

@@ -17,7 +17,15 @@ from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentwatch.instrumentation import semconv as sc
+from agentwatch.instrumentation.quality.flags import response_flags
+from agentwatch.instrumentation.quality.toolcalls import Tool
 from agentwatch.instrumentation.telemetry import Telemetry
+from agentwatch.instrumentation.values import as_str
+
+MAX_TOOL_CALL_NAMES = 64
+"""At most this many tool-call names go on a span."""
+MAX_CHECKED_TOOL_CALLS = 256
+"""At most this many tool calls of one response are checked (and kept until its end)."""
 
 
 def error_type(exc: BaseException) -> str:
@@ -52,6 +60,13 @@ class Invocation:
         "estimate_method",
         "tool_calls",
         "output_messages",
+        "offered_tools",
+        "calls",
+        "answered",
+        "text_seen",
+        "text_parts",
+        "refused",
+        "json_requested",
         "_stamps",
         "_once",
     )
@@ -98,9 +113,88 @@ class Invocation:
         """Set when the token counts are agentwatch's estimate rather than the API's."""
         self.tool_calls: list[str] = []
         self.output_messages: Any = None
+        # What the quality signals need (quality/flags.py, quality/toolcalls.py). A reader
+        # that fills them in sets `answered`; until one does, no flag is judged.
+        self.offered_tools: Mapping[str, Tool] | None = None
+        """The request's tools, when it offered any: its tool calls are checked against them."""
+        self.calls: list[tuple[Any, Any, Any]] = []
+        """(name, arguments, call id) of each tool call, when tools were offered."""
+        self.answered = False
+        self.text_seen = False
+        self.text_parts: list[str] | None = None
+        """The output text, kept only when JSON output was requested (to check it parses)."""
+        self.refused = False
+        self.json_requested = False
         # perf_counter() at each chunk; time to first chunk and the gaps are derived at end().
         self._stamps: list[float] = []
         self._once = threading.Lock()
+
+    def expect_json(self) -> None:
+        """The request asked for JSON output: keep the text, to check that it parses."""
+        self.json_requested = True
+        if self.text_parts is None:
+            self.text_parts = []
+
+    def saw_text(self, piece: Any) -> None:
+        """Output text the response (or a stream chunk) carries."""
+        if isinstance(piece, str) and piece:
+            self.text_seen = True
+            if self.text_parts is not None:
+                self.text_parts.append(piece)
+
+    def tool_call(
+        self, name: Any, arguments: Any = None, call_id: Any = None, *, check: bool = True
+    ) -> None:
+        """A tool call of the response, whole (a stream's are settled at its end).
+
+        `check=False` for calls the request's `tools` do not govern (Anthropic's MCP and
+        server-side tool use): named on the span, never judged.
+        """
+        if isinstance(name, str) and name and len(self.tool_calls) < MAX_TOOL_CALL_NAMES:
+            self.tool_calls.append(name)
+        if check and self.offered_tools is not None and len(self.calls) < MAX_CHECKED_TOOL_CALLS:
+            self.calls.append((name, arguments, call_id))
+
+    def _quality(self, attrs: dict[str, Any]) -> None:
+        """The response's flags and hallucinated tool calls: span attributes and counts."""
+        t = self.telemetry
+        point = t.points.record
+        base: dict[str, Any] = {sc.OPERATION_NAME: self.operation, sc.PROVIDER_NAME: self.provider}
+        if self.request_model:
+            base[sc.REQUEST_MODEL] = t.models.get(self.request_model)
+        if self.text_parts is not None:
+            text: str | None = "".join(self.text_parts)
+        else:
+            text = "text" if self.text_seen else None  # only whether there was any matters
+        flags = response_flags(
+            self.finish_reasons,
+            text,
+            tool_calls=len(self.tool_calls) + len(self.calls),
+            refused=self.refused,
+            json_requested=self.json_requested,
+        )
+        if flags:
+            attrs[sc.RESPONSE_FLAGS] = flags
+            for flag in flags:
+                point(t.response_flags, 1, {**base, sc.RESPONSE_FLAG: flag})
+        tools = self.offered_tools
+        if tools is None or not self.calls:
+            return
+        point(t.tool_calls, len(self.calls), base)
+        hallucinated = 0
+        for name, arguments, call_id in self.calls:
+            found = t.tool_checker.check(tools, name, arguments, as_str(call_id))
+            if found is None:
+                continue
+            hallucinated += 1
+            point(t.hallucinated_tool_calls, 1, {**base, sc.TOOL_CALL_REASON: found.reason})
+            event: dict[str, Any] = {sc.TOOL_NAME: found.name, sc.TOOL_CALL_REASON: found.reason}
+            if found.call_id:
+                event[sc.TOOL_CALL_ID] = found.call_id
+            if found.detail:
+                event[sc.TOOL_CALL_DETAIL] = found.detail
+            self.span.add_event(sc.EVENT_HALLUCINATED_TOOL_CALL, event)
+        attrs[sc.HALLUCINATED_TOOL_CALLS] = hallucinated
 
     def chunk(self) -> None:
         """Note that a stream chunk arrived now (for time to first chunk and per chunk)."""
@@ -164,6 +258,8 @@ class Invocation:
             attrs[sc.USAGE_ESTIMATE_METHOD] = self.estimate_method
         if self.tool_calls:
             attrs[sc.TOOL_CALL_NAMES] = tuple(self.tool_calls)
+        if error is None and self.answered:
+            self._quality(attrs)
         if self.output_messages is not None:
             rendered = t.content.render(self.output_messages)
             if rendered is not None:

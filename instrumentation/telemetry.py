@@ -21,6 +21,7 @@ from agentwatch.instrumentation.cardinality import BoundedValues
 from agentwatch.instrumentation.content import ContentPolicy
 from agentwatch.instrumentation.points import Points
 from agentwatch.instrumentation.pricing import PriceTable
+from agentwatch.instrumentation.quality.toolcalls import ToolCallChecker
 from agentwatch.names import MetricSpec
 
 log = logging.getLogger("agentwatch.instrumentation")
@@ -63,6 +64,10 @@ class Telemetry:
         self.time_per_output_chunk = _histogram(meter, names.GEN_AI_TIME_PER_OUTPUT_CHUNK)
         self.cost = _counter(meter, names.LLM_COST)
         self.errors = _counter(meter, names.INSTRUMENTATION_ERRORS)
+        self.tool_calls = _counter(meter, names.LLM_TOOL_CALLS)
+        self.hallucinated_tool_calls = _counter(meter, names.LLM_HALLUCINATED_TOOL_CALLS)
+        self.response_flags = _counter(meter, names.LLM_RESPONSE_FLAGS)
+        self.tool_checker = ToolCallChecker()
         self.points = Points()
         """Records points into the instruments above (bound, so cheaper than the SDK's API)."""
         self.prices = prices if prices is not None else PriceTable.load_or_default()

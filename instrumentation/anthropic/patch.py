@@ -21,6 +21,7 @@ from agentwatch.instrumentation.anthropic import responses as rs
 from agentwatch.instrumentation.anthropic.managers import AsyncStreamManager, StreamManager
 from agentwatch.instrumentation.base import Wrapper
 from agentwatch.instrumentation.invocation import Invocation
+from agentwatch.instrumentation.quality.toolcalls import anthropic_tools
 from agentwatch.instrumentation.streams import observe
 from agentwatch.instrumentation.telemetry import Telemetry
 from agentwatch.instrumentation.wrappers import traced, traced_async
@@ -71,11 +72,15 @@ def start_messages(
     """The invocation of a Messages request (a `MessageStream` when it streams)."""
     streaming = stream or kwargs.get("stream") is True
     attributes = rq.messages_attributes(telemetry, kwargs, streaming)
-    if not streaming:
-        return _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes)
-    inv = _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes, rs.MessageStream)
-    assert isinstance(inv, rs.MessageStream)
-    inv.setup()
+    kind = rs.MessageStream if streaming else Invocation
+    inv = _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes, kind)
+    tools = kwargs.get("tools")
+    if values.given(tools) and tools:
+        inv.offered_tools = anthropic_tools(tools)
+    if attributes.get(sc.OUTPUT_TYPE) == sc.OUTPUT_TYPE_JSON:
+        inv.expect_json()
+    if isinstance(inv, rs.MessageStream):
+        inv.setup()
     return inv
 
 

@@ -25,8 +25,6 @@ from agentwatch.instrumentation.invocation import Invocation
 from agentwatch.instrumentation.pricing import anthropic_input_tokens
 from agentwatch.instrumentation.values import as_int, as_str
 
-MAX_TOOL_CALLS = 64
-"""At most this many tool-call names go on a span."""
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -49,9 +47,10 @@ def _is_tool(block: Any) -> bool:
     return isinstance(kind, str) and kind in _TOOL_BLOCKS  # a malformed `type` may be a dict
 
 
-def _tool_name(inv: Invocation, name: Any) -> None:
-    if isinstance(name, str) and name and len(inv.tool_calls) < MAX_TOOL_CALLS:
-        inv.tool_calls.append(name)
+def _tool_call(inv: Invocation, block: Any, arguments: Any) -> None:
+    """A tool-use block; only `tool_use` (the request's own tools) is checked against them."""
+    name, call_id = getattr(block, "name", None), getattr(block, "id", None)
+    inv.tool_call(name, arguments, call_id, check=getattr(block, "type", None) == "tool_use")
 
 
 def _identity(inv: Invocation, message: Any) -> None:
@@ -122,7 +121,10 @@ def read_message(inv: Invocation, message: Any) -> None:
     content = content if isinstance(content, list) else []
     for block in content:
         if _is_tool(block):
-            _tool_name(inv, getattr(block, "name", None))
+            _tool_call(inv, block, getattr(block, "input", None))
+        elif getattr(block, "type", None) == "text":
+            inv.saw_text(getattr(block, "text", None))
+    inv.answered = True
     if inv.telemetry.content.enabled:
         parts = [block_part(b) for b in content]
         inv.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": reason or ""}]
@@ -176,8 +178,14 @@ class MessageStream(Invocation):
         """Prepare the per-stream state."""
         self.tokens = Tokens()
         self.stop_reason: str | None = None
-        capture = self.telemetry.content.enabled
-        self.blocks: dict[int, _Block] | None = {} if capture else None
+        # Blocks are kept whole for content capture, for checking tool calls against the
+        # request's tools, and for checking that JSON asked for parses; else never.
+        keep = (
+            self.telemetry.content.enabled
+            or self.offered_tools is not None
+            or self.text_parts is not None
+        )
+        self.blocks: dict[int, _Block] | None = {} if keep else None
 
     def end(self, error: BaseException | None = None) -> None:
         """Settle what the events said, then record once."""
@@ -192,8 +200,16 @@ class MessageStream(Invocation):
         self.tokens.settle(self)
         reason = finish_reason(self.stop_reason)
         self.finish_reasons = [reason] if reason else []
-        if self.blocks is not None:
-            parts = [b.part() for _, b in sorted(self.blocks.items())]
+        blocks = [b for _, b in sorted((self.blocks or {}).items())]
+        for block in blocks:
+            if block.tool:
+                arguments = "".join(block.json) or None
+                self.tool_call(block.name, arguments, block.id, check=block.kind == "tool_use")
+            elif block.kind == "text":
+                self.saw_text("".join(block.text))
+        self.answered = self.response_id is not None
+        if self.telemetry.content.enabled:
+            parts = [b.part() for b in blocks]
             self.output_messages = [
                 {"role": "assistant", "parts": parts, "finish_reason": reason or ""}
             ]
@@ -227,14 +243,18 @@ def on_event(inv: MessageStream, event: Any) -> None:
     if kind == "content_block_delta":  # by far the commonest: first, and cheap
         if inv.blocks is not None:
             _capture_delta(inv, event)
+        elif not inv.text_seen:
+            delta = getattr(event, "delta", None)
+            if getattr(delta, "type", None) == "text_delta" and getattr(delta, "text", None):
+                inv.text_seen = True
     elif kind == "message_start":
         message = getattr(event, "message", None)
         _identity(inv, message)
         inv.tokens.update(getattr(message, "usage", None))
     elif kind == "content_block_start":
         block = getattr(event, "content_block", None)
-        if _is_tool(block):
-            _tool_name(inv, getattr(block, "name", None))
+        if inv.blocks is None and _is_tool(block):
+            _tool_call(inv, block, None)  # named now; whole calls are checked at the end
         if inv.blocks is not None:
             inv.blocks[as_int(getattr(event, "index", None)) or 0] = _Block(block)
     elif kind == "message_delta":

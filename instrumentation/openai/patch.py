@@ -27,6 +27,7 @@ from agentwatch.instrumentation.openai.managers import (
     StreamManager,
     opened_stream,
 )
+from agentwatch.instrumentation.quality.toolcalls import openai_tools
 from agentwatch.instrumentation.streams import OnChunk, observe
 from agentwatch.instrumentation.telemetry import Telemetry
 from agentwatch.instrumentation.wrappers import Marker, traced, traced_async
@@ -70,13 +71,25 @@ def _invocation(
     )
 
 
+def _expect(inv: Invocation, kwargs: Mapping[str, Any], attributes: Mapping[str, Any]) -> None:
+    """What the request lets the quality signals check: its tools, and whether JSON is due."""
+    tools = kwargs.get("tools")
+    if values.given(tools) and tools:
+        inv.offered_tools = openai_tools(tools)
+    if attributes.get(sc.OUTPUT_TYPE) == sc.OUTPUT_TYPE_JSON:
+        inv.expect_json()
+
+
 def start_chat(telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]) -> Invocation:
     """The invocation of a Chat Completions request (a `ChatStream` for `stream=True`)."""
     attributes = rq.chat_attributes(telemetry, kwargs)
     if kwargs.get("stream") is not True:
-        return _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes)
+        inv = _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes)
+        _expect(inv, kwargs, attributes)
+        return inv
     inv = _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes, rs.ChatStream)
     assert isinstance(inv, rs.ChatStream)
+    _expect(inv, kwargs, attributes)
     inv.setup(not rq.asks_for_usage(kwargs), kwargs.get("messages"))
     return inv
 
@@ -84,7 +97,9 @@ def start_chat(telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]) -
 def start_responses(telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]) -> Invocation:
     """The invocation of a Responses API request."""
     attributes = rq.responses_attributes(telemetry, kwargs)
-    return _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes)
+    inv = _invocation(telemetry, instance, kwargs, sc.OP_CHAT, attributes)
+    _expect(inv, kwargs, attributes)
+    return inv
 
 
 def start_embeddings(telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]) -> Invocation:

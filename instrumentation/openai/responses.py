@@ -17,8 +17,6 @@ from agentwatch.instrumentation.invocation import Invocation
 from agentwatch.instrumentation.openai.request import arguments, tool_call_part
 from agentwatch.instrumentation.values import field
 
-MAX_TOOL_CALLS = 64
-"""At most this many tool-call names go on a span."""
 _ENDED = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _TOOL_ITEMS = frozenset({"function_call", "custom_tool_call", "mcp_call"})
 
@@ -31,9 +29,14 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _tool_name(inv: Invocation, name: Any) -> None:
-    if isinstance(name, str) and name and len(inv.tool_calls) < MAX_TOOL_CALLS:
-        inv.tool_calls.append(name)
+def _call(inv: Invocation, call: Any) -> None:
+    """A Chat Completions tool call (function or custom) of a whole message."""
+    function = field(call, "function")
+    if function is not None:
+        inv.tool_call(field(function, "name"), field(function, "arguments"), field(call, "id"))
+        return
+    custom = field(call, "custom")
+    inv.tool_call(field(custom, "name"), field(custom, "input"), field(call, "id"))
 
 
 def _identity(inv: Invocation, obj: Any) -> None:
@@ -69,9 +72,15 @@ def read_completion(inv: Invocation, completion: Any) -> None:
         if reason:
             inv.finish_reasons.append(reason)
         message = getattr(choice, "message", None)
+        inv.saw_text(getattr(message, "content", None))
+        if isinstance(getattr(message, "refusal", None), str):
+            inv.refused = True
         for call in getattr(message, "tool_calls", None) or ():
-            _tool_name(inv, field(field(call, "function") or field(call, "custom"), "name"))
-        _tool_name(inv, field(getattr(message, "function_call", None), "name"))
+            _call(inv, call)
+        legacy = getattr(message, "function_call", None)  # the deprecated `functions` API
+        if legacy is not None:
+            inv.tool_call(field(legacy, "name"), field(legacy, "arguments"))
+    inv.answered = True
     usage = getattr(completion, "usage", None)
     if usage is not None:
         read_chat_usage(inv, usage)
@@ -125,10 +134,24 @@ def read_response(inv: Invocation, response: Any) -> None:
         inv.reasoning_tokens = _int(getattr(output, "reasoning_tokens", None))
     items = getattr(response, "output", None)
     items = items if isinstance(items, list) else []
-    inv.tool_calls.clear()  # a stream may have read an earlier snapshot
+    # A stream may have read an earlier snapshot: this one says it all.
+    inv.tool_calls.clear()
+    inv.calls.clear()
+    inv.text_seen, inv.refused = False, False
+    if inv.text_parts is not None:
+        inv.text_parts.clear()
     for item in items:
-        if getattr(item, "type", None) in _TOOL_ITEMS:
-            _tool_name(inv, getattr(item, "name", None))
+        kind = getattr(item, "type", None)
+        if kind in _TOOL_ITEMS:
+            raw = getattr(item, "arguments", None)
+            raw = raw if raw is not None else getattr(item, "input", None)  # custom tools
+            inv.tool_call(getattr(item, "name", None), raw, getattr(item, "call_id", None))
+        elif kind == "message":
+            for part in getattr(item, "content", None) or ():
+                inv.saw_text(getattr(part, "text", None))
+                if isinstance(getattr(part, "refusal", None), str):
+                    inv.refused = True
+    inv.answered = True
     if inv.telemetry.content.enabled:
         inv.output_messages = [_response_message(items, reason or status or "")]
 
@@ -171,7 +194,7 @@ class ChatStream(Invocation):
     `end()` can count them; the count happens once, at the end, never per chunk.
     """
 
-    __slots__ = ("reasons", "text", "choices", "messages", "seen", "estimate")
+    __slots__ = ("reasons", "text", "choices", "messages", "seen", "estimate", "pending")
 
     def setup(self, estimate: bool, messages: Any) -> None:
         """Prepare the per-stream state; `estimate` when the stream will report no usage."""
@@ -182,6 +205,11 @@ class ChatStream(Invocation):
         self.text: list[str] | None = [] if estimate and not capture else None
         self.messages = messages if estimate and isinstance(messages, (list, tuple)) else None
         self.estimate = estimate
+        # (choice, call index) -> [id, name, argument fragments]: kept only when the request
+        # offered tools, so each call can be checked whole at the end.
+        self.pending: dict[tuple[int, int], list[Any]] | None = (
+            {} if self.offered_tools is not None else None
+        )
 
     def end(self, error: BaseException | None = None) -> None:
         """Settle what the chunks said (and the estimate), then record once."""
@@ -194,6 +222,9 @@ class ChatStream(Invocation):
 
     def _settle(self) -> None:
         self.finish_reasons = [r for _, r in sorted(self.reasons.items()) if isinstance(r, str)]
+        for _, (call_id, name, fragments) in sorted((self.pending or {}).items()):
+            self.tool_call(name, "".join(fragments), call_id)
+        self.answered = self.seen
         if self.choices:
             reasons = self.reasons
             self.output_messages = [
@@ -257,6 +288,23 @@ def _capture(inv: ChatStream, index: int, delta: Any) -> None:
             slot[2].append(fragment)
 
 
+def _stream_calls(inv: ChatStream, choice: int, calls: Any) -> None:
+    """Tool-call deltas: names as they come; whole calls kept when tools are to be checked."""
+    pending = inv.pending
+    for call in calls:
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None)
+        if pending is None:
+            inv.tool_call(name)
+            continue
+        slot = pending.setdefault((choice, _int(getattr(call, "index", 0)) or 0), [None, None, []])
+        slot[0] = slot[0] or getattr(call, "id", None)
+        slot[1] = slot[1] or name
+        fragment = getattr(function, "arguments", None)
+        if isinstance(fragment, str):
+            slot[2].append(fragment)
+
+
 def on_chat_chunk(inv: ChatStream, chunk: Any) -> None:
     """One `ChatCompletionChunk`: identity once, finish reasons, tool names, usage, text."""
     inv.seen = True
@@ -269,14 +317,18 @@ def on_chat_chunk(inv: ChatStream, chunk: Any) -> None:
         delta = choice.delta
         calls = delta.tool_calls
         if calls:
-            for call in calls:
-                _tool_name(inv, getattr(getattr(call, "function", None), "name", None))
-        if inv.text is not None:
-            text = delta.content
-            if text:
+            _stream_calls(inv, _index(choice), calls)
+        text = delta.content
+        if text:
+            inv.text_seen = True
+            if inv.text_parts is not None:
+                inv.text_parts.append(text)
+            if inv.text is not None:
                 inv.text.append(text)
-        elif inv.choices is not None:
+        if inv.choices is not None:
             _capture(inv, _index(choice), delta)
+        if delta.refusal:
+            inv.refused = True
     usage = chunk.usage
     if usage is not None:
         read_chat_usage(inv, usage)

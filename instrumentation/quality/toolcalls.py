@@ -28,11 +28,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError
-from jsonschema.protocols import Validator
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 log = logging.getLogger("agentwatch.instrumentation")
 
@@ -148,7 +147,9 @@ class ToolCallChecker:
         validator = self._validator(tool.schema)
         if validator is None:
             return None
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        from jsonschema.exceptions import best_match
+
+        error = best_match(validator.iter_errors(value))
         if error is None:
             return None
         # Said with the schema's words only: the message would quote argument values, which
@@ -177,6 +178,10 @@ class ToolCallChecker:
 
 
 def _compile(mapping: Mapping[str, Any]) -> Validator | None:
+    # Imported on the first tool call to check: most processes never need it.
+    import jsonschema
+    from jsonschema.exceptions import SchemaError
+
     schema = dict(mapping)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:

@@ -255,6 +255,9 @@ INSTRUMENTS: dict[str, tuple[str, float]] = {
     names.GEN_AI_TIME_PER_OUTPUT_CHUNK.prom: ("time_per_output_chunk", 0.01),
     names.LLM_COST.prom: ("cost", 0.002),
     names.INSTRUMENTATION_ERRORS.prom: ("errors", 1),
+    names.LLM_TOOL_CALLS.prom: ("tool_calls", 2),
+    names.LLM_HALLUCINATED_TOOL_CALLS.prom: ("hallucinated_tool_calls", 1),
+    names.LLM_RESPONSE_FLAGS.prom: ("response_flags", 1),
 }
 
 
@@ -272,6 +275,8 @@ def contract_attributes(spec: names.MetricSpec) -> dict[str, Any]:
         "error_type": sc.ERROR_TYPE,
         "instrumentation": sc.INSTRUMENTATION,
         "error": sc.ERROR,
+        "agentwatch_tool_call_reason": sc.TOOL_CALL_REASON,
+        "agentwatch_response_flag": sc.RESPONSE_FLAG,
     }
     return {otel[label]: 443 if label == "server_port" else "x" for label in spec.labels}
 

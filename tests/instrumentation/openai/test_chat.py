@@ -97,6 +97,8 @@ def test_a_completion_is_one_client_span_with_exactly_the_conventions_attributes
         sc.USAGE_CACHE_READ_INPUT_TOKENS: 0,
         sc.USAGE_REASONING_OUTPUT_TOKENS: 0,
         sc.COST_USD: cost,
+        # JSON asked for and both choices parse ("{}"), but the second hit its token limit.
+        sc.RESPONSE_FLAGS: ("truncated",),
     }
     assert isinstance(dict(span.attributes or {})[sc.REQUEST_TOP_P], float)
 
