@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
     from agentwatch.alerts.remediation import cli as remediate_cli
     from agentwatch.exporter import cli as exporter_cli
+    from agentwatch.instrumentation.codecheck import cli as codecheck_cli
 
     parser = _Parser(
         prog="agentwatch",
@@ -49,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     remediate_cli.add_arguments(remediate)
     remediate.set_defaults(run=remediate_cli.run)
+    check = commands.add_parser(
+        "check-code",
+        help="report hallucinated API references (modules, attributes, keywords, names) in "
+        "Python files, without running them",
+        description="Static check of (generated) Python code for references that do not exist: "
+        "modules that cannot be imported, attributes a module or class lacks, keyword arguments "
+        "a callee does not take, names never defined. Exit 0 when clean, 1 with findings, 2 on "
+        "bad usage or unparsable input.",
+    )
+    codecheck_cli.add_arguments(check)
+    check.set_defaults(run=codecheck_cli.run)
     return parser
 
 
