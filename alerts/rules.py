@@ -69,6 +69,12 @@ class Config:
     ttft_min_seconds: float = 1.0
     ttft_min_operations: int = 20
     error_ratio: float = 0.05
+    hallucination_ratio: float = 0.05
+    """Share of tool calls that name an unknown tool or break its schema, over 15 minutes."""
+    truncation_ratio: float = 0.1
+    """Share of chat responses cut off by a token limit, over 15 minutes."""
+    quality_min_calls: int = 20
+    """Fewer calls (or tool calls) in 15 minutes than this judge nothing: too few to say."""
     cost_budget_usd_per_day: float = 100.0
     token_budget_per_day: float = 50e6
     correlation_window: str = "1h"
@@ -118,6 +124,9 @@ _METRICS: dict[str, tuple[str, str]] = {
     "ttft_count": (names.GEN_AI_TIME_TO_FIRST_CHUNK.prom + "_count", "llm"),
     "tokens_sum": (names.GEN_AI_TOKEN_USAGE.prom + "_sum", "llm"),
     "cost": (names.LLM_COST.prom, "llm"),
+    "tool_calls": (names.LLM_TOOL_CALLS.prom, "llm"),
+    "hallucinated": (names.LLM_HALLUCINATED_TOOL_CALLS.prom, "llm"),
+    "flags": (names.LLM_RESPONSE_FLAGS.prom, "llm"),
 }
 _PLACEHOLDER = re.compile(r"\$([a-z_0-9]+)")
 
@@ -130,6 +139,8 @@ TTFT_P90 = (
     "job_gen_ai_request_model:gen_ai_client_operation_time_to_first_chunk_seconds:p90_rate30m"
 )
 PRESSURE = "job:agentwatch_gpu_memory_used:max_ratio"
+HALLUCINATED_RATIO = "job:agentwatch_llm_hallucinated_tool_calls:ratio_rate15m"
+TRUNCATED_RATIO = "job:agentwatch_llm_response_flags_truncated:ratio_rate15m"
 PRODUCT = "job:gpu_memory_pressure_llm_latency:product"
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
@@ -425,6 +436,20 @@ sum by (job) (rate($duration_count[5m]))
             self.record(
                 "job:gen_ai_client_token_usage:rate1h", "sum by (job) (rate($tokens_sum[1h]))"
             ),
+            self.record(
+                HALLUCINATED_RATIO,
+                """
+sum by (job) (rate($hallucinated[15m]))
+/ sum by (job) (rate($tool_calls[15m]))
+""",
+            ),
+            self.record(
+                TRUNCATED_RATIO,
+                """
+sum by (job) (rate($flags{agentwatch_response_flag="truncated"}[15m]))
+/ sum by (job) (rate($duration_count{gen_ai_operation_name="chat"}[15m]))
+""",
+            ),
         ]
         slo = f"{pct(c.latency_slo_target)} of operations within {le}s"
         burn = (
@@ -501,6 +526,37 @@ and sum by (job, gen_ai_request_model) (increase($ttft_count[30m])) >= $ttft_min
                 summary="An LLM service uses tokens faster than its daily token budget.",
                 description="{{ $labels.job }} uses {{ $value | humanize }} tokens a day at its"
                 f" current rate; the budget is {c.token_budget_per_day:,.0f}.",
+            ),
+            self.alert(
+                "AgentwatchLlmHallucinatedToolCalls",
+                f"""
+{HALLUCINATED_RATIO} > $hallucination_ratio
+and sum by (job) (increase($tool_calls[15m])) >= $quality_min_calls
+""",
+                for_="10m",
+                severity="warning",
+                team=team,
+                summary="An LLM service's model calls tools that do not exist or with bad"
+                " arguments.",
+                description="{{ $value | humanizePercentage }} of the tool calls of"
+                " {{ $labels.job }} over 15 minutes named a tool the request did not offer or"
+                " broke its schema (threshold"
+                f" {pct(c.hallucination_ratio)}).",
+            ),
+            self.alert(
+                "AgentwatchLlmTruncationRatioHigh",
+                f"""
+{TRUNCATED_RATIO} > $truncation_ratio
+and sum by (job) (increase($duration_count{{gen_ai_operation_name="chat"}}[15m]))
+  >= $quality_min_calls
+""",
+                for_="10m",
+                severity="warning",
+                team=team,
+                summary="An LLM service's responses are cut off by their token limit too often.",
+                description="{{ $value | humanizePercentage }} of the chat responses of"
+                " {{ $labels.job }} over 15 minutes stopped at their token limit (threshold"
+                f" {pct(c.truncation_ratio)}).",
             ),
         ]
         return rules
