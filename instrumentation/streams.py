@@ -34,11 +34,13 @@ def observe(stream: Any, invocation: Invocation, on_chunk: OnChunk) -> Any:
     iterator: Any = getattr(stream, "_iterator", None)
     try:
         if inspect.isgenerator(iterator):
-            stream._iterator = _chunks(iterator, invocation, on_chunk)
-            return ObservedStream(stream, invocation)
+            chunks = _chunks(iterator, invocation, on_chunk)
+            stream._iterator = chunks
+            return ObservedStream(stream, invocation, chunks)
         if inspect.isasyncgen(iterator):
-            stream._iterator = _async_chunks(iterator, invocation, on_chunk)
-            return ObservedAsyncStream(stream, invocation)
+            async_chunks = _async_chunks(iterator, invocation, on_chunk)
+            stream._iterator = async_chunks
+            return ObservedAsyncStream(stream, invocation, async_chunks)
     except (AttributeError, TypeError):  # slots, a read-only attribute: proxy every chunk
         pass
     if hasattr(stream, "__anext__") or hasattr(stream, "__aiter__"):
@@ -201,9 +203,11 @@ class AsyncStream(_Tracking):
 class _Ending(wrapt.ObjectProxy[Any]):
     """What every stream proxy does: end the invocation on `with` exit, `close()`, or drop."""
 
-    def __init__(self, wrapped: Any, invocation: Invocation) -> None:
+    def __init__(self, wrapped: Any, invocation: Invocation, chunks: Any) -> None:
         super().__init__(wrapped)
         self._self_inv = invocation
+        self._self_chunks = chunks
+        """The generator `observe` put in the SDK stream's `_iterator`."""
 
     def __del__(self) -> None:
         # Dropped unfinished (a `break` and no close): end with what was seen. The SDK stream
@@ -225,7 +229,11 @@ class ObservedStream(_Ending):
         return self._self_iterate()
 
     def _self_iterate(self) -> Iterator[Any]:
-        yield from self.__wrapped__
+        # The SDKs' own __iter__ is `for item in self._iterator: yield item`: the same loop,
+        # one generator fewer per chunk. Not `yield from`: leaving a loop closes this
+        # generator, and must not close the stream's, which a later loop may go on reading.
+        for chunk in self._self_chunks:
+            yield chunk
 
     def __next__(self) -> Any:
         return next(self.__wrapped__)
@@ -255,7 +263,7 @@ class ObservedAsyncStream(_Ending):
         return self._self_iterate()
 
     async def _self_iterate(self) -> AsyncIterator[Any]:
-        async for chunk in self.__wrapped__:
+        async for chunk in self._self_chunks:
             yield chunk
 
     async def __anext__(self) -> Any:

@@ -347,3 +347,15 @@ def test_concurrent_async_streams_each_end_once_with_their_own_counts(
     assert sum(dict(s.attributes or {})[sc.USAGE_OUTPUT_TOKENS] for s in streamed) == sum(counts)
     (point,) = output_points(metric_reader)
     assert point.sum == sum(counts) and point.count == 1000
+
+
+def test_a_loop_left_and_a_new_one_go_on_with_the_same_stream_and_span(
+    shape: str, telemetry: Telemetry, span_exporter: InMemorySpanExporter
+) -> None:
+    s = stream(telemetry, shape)
+    first = [chunk for _, chunk in zip(range(2), s, strict=False)]
+    assert finished(span_exporter) == []  # leaving a loop is not the end of the stream
+    rest = list(s)
+    assert first + rest == [0, 1, 2, 3, 4]
+    (span,) = finished(span_exporter)
+    assert dict(span.attributes or {})[sc.USAGE_OUTPUT_TOKENS] == 5
