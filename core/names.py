@@ -360,6 +360,131 @@ LLM_RESPONSE_FLAGS = MetricSpec(
     "output asked for, and the text does not parse).",
 )
 
+# Signals the application declares or that agentwatch reads off its resilience libraries:
+# evaluation scores (quality/scores.py), component versions (components.py), retries, circuit
+# breakers and fallbacks (instrumentation/agent).
+SCORE_BUCKETS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 11))  # 0.1 ... 1.0
+EVALUATION = (*QUALITY, "gen_ai_evaluation_name")
+LLM_QUALITY_SCORE = MetricSpec(
+    "agentwatch_llm_quality_score",
+    "agentwatch.llm.quality.score",
+    Kind.HISTOGRAM,
+    "1",
+    EVALUATION,
+    "Evaluation scores of LLM calls (user feedback, evaluators; booleans as 1 and 0), by "
+    "evaluator; meant for scores from 0 to 1.",
+    SCORE_BUCKETS,
+)
+LLM_EVALUATIONS = MetricSpec(
+    "agentwatch_llm_evaluations_total",
+    "agentwatch.llm.evaluations",
+    Kind.COUNTER,
+    "{evaluation}",
+    (*EVALUATION, "gen_ai_evaluation_score_label"),
+    "Evaluations recorded for LLM calls, by evaluator and label (absent for unlabelled ones).",
+)
+COMPONENT_INFO = MetricSpec(
+    "agentwatch_component_info",
+    "agentwatch.component.info",
+    Kind.GAUGE,
+    "",
+    ("agentwatch_component_name", "agentwatch_component_version"),
+    "1 per declared component (model, prompt template, vector database, agent) and its version.",
+)
+AGENT_RETRIES = MetricSpec(
+    "agentwatch_agent_retries_total",
+    "agentwatch.agent.retries",
+    Kind.COUNTER,
+    "{retry}",
+    ("agentwatch_retry_function", "agentwatch_retry_outcome"),
+    "Attempts after the first of tenacity-retried calls, by function and by how that attempt "
+    "ended: success, retried (another attempt followed), exhausted (gave up) or failure (an "
+    "error it does not retry).",
+)
+AGENT_RETRY_WAIT = MetricSpec(
+    "agentwatch_agent_retry_wait_seconds_total",
+    "agentwatch.agent.retry.wait",
+    Kind.COUNTER,
+    "s",
+    ("agentwatch_retry_function",),
+    "Time tenacity waited between attempts, by function.",
+)
+AGENT_BREAKER_STATE = MetricSpec(
+    "agentwatch_agent_circuit_breaker_state",
+    "agentwatch.agent.circuit_breaker.state",
+    Kind.GAUGE,
+    "",
+    ("agentwatch_circuit_breaker_name",),
+    "State of each watched circuit breaker: 0 closed, 1 half-open, 2 open.",
+)
+AGENT_BREAKER_TRANSITIONS = MetricSpec(
+    "agentwatch_agent_circuit_breaker_transitions_total",
+    "agentwatch.agent.circuit_breaker.transitions",
+    Kind.COUNTER,
+    "{transition}",
+    ("agentwatch_circuit_breaker_name", "agentwatch_circuit_breaker_state"),
+    "Circuit breaker state changes, by breaker and the state entered.",
+)
+AGENT_BREAKER_CALLS = MetricSpec(
+    "agentwatch_agent_circuit_breaker_calls_total",
+    "agentwatch.agent.circuit_breaker.calls",
+    Kind.COUNTER,
+    "{call}",
+    ("agentwatch_circuit_breaker_name", "agentwatch_circuit_breaker_outcome"),
+    "Calls a circuit breaker let through, by outcome (success or failure, as the breaker counts).",
+)
+AGENT_FALLBACKS = MetricSpec(
+    "agentwatch_agent_fallbacks_total",
+    "agentwatch.agent.fallbacks",
+    Kind.COUNTER,
+    "{attempt}",
+    ("agentwatch_fallback_name", "agentwatch_fallback_path", "agentwatch_fallback_outcome"),
+    "Paths a fallback chain tried, by path and outcome: served, failed or rejected.",
+)
+AGENT_ESCALATIONS = MetricSpec(
+    "agentwatch_agent_escalations_total",
+    "agentwatch.agent.escalations",
+    Kind.COUNTER,
+    "{escalation}",
+    ("agentwatch_fallback_name",),
+    "Requests no automatic path served, handed to a human.",
+)
+
+LLM_CODE_BLOCKS = MetricSpec(
+    "agentwatch_llm_code_blocks_total",
+    "agentwatch.llm.code_blocks",
+    Kind.COUNTER,
+    "{block}",
+    QUALITY,
+    "Python code blocks of sampled LLM responses that check-code read (opt-in: check_code).",
+)
+LLM_HALLUCINATED_API_REFS = MetricSpec(
+    "agentwatch_llm_hallucinated_api_refs_total",
+    "agentwatch.llm.hallucinated_api_refs",
+    Kind.COUNTER,
+    "{reference}",
+    (*QUALITY, "agentwatch_code_ref_kind"),
+    "References to modules, attributes, keywords or names that do not exist, in the Python code "
+    "blocks of sampled LLM responses.",
+)
+
+AGENT_METRICS: tuple[MetricSpec, ...] = (
+    LLM_CODE_BLOCKS,
+    LLM_HALLUCINATED_API_REFS,
+    LLM_QUALITY_SCORE,
+    LLM_EVALUATIONS,
+    COMPONENT_INFO,
+    AGENT_RETRIES,
+    AGENT_RETRY_WAIT,
+    AGENT_BREAKER_STATE,
+    AGENT_BREAKER_TRANSITIONS,
+    AGENT_BREAKER_CALLS,
+    AGENT_FALLBACKS,
+    AGENT_ESCALATIONS,
+)
+"""Every metric of the declared and resilience signals (scores, versions, retries, breakers,
+fallbacks): emitted where the application uses them, never on their own."""
+
 LLM_METRICS: tuple[MetricSpec, ...] = (
     GEN_AI_TOKEN_USAGE,
     GEN_AI_OPERATION_DURATION,
@@ -373,5 +498,5 @@ LLM_METRICS: tuple[MetricSpec, ...] = (
 )
 """Every metric the LLM-client instrumentation emits."""
 
-ALL_METRICS: tuple[MetricSpec, ...] = EXPORTER_METRICS + LLM_METRICS
+ALL_METRICS: tuple[MetricSpec, ...] = EXPORTER_METRICS + LLM_METRICS + AGENT_METRICS
 """Every metric any part of agentwatch emits."""

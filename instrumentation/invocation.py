@@ -18,12 +18,15 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentwatch.instrumentation import semconv as sc
 from agentwatch.instrumentation.quality.flags import response_flags
+from agentwatch.instrumentation.quality.scores import remember
 from agentwatch.instrumentation.quality.toolcalls import Tool
 from agentwatch.instrumentation.telemetry import Telemetry
 from agentwatch.instrumentation.values import as_str
 
 MAX_TOOL_CALL_NAMES = 64
 """At most this many tool-call names go on a span."""
+_UNFLAGGED = frozenset({"stop", "end_turn", "stop_sequence", "tool_calls", "tool_call"})
+"""Finish reasons that raise no flag of their own (quality/flags.py)."""
 MAX_CHECKED_TOOL_CALLS = 256
 """At most this many tool calls of one response are checked (and kept until its end)."""
 
@@ -67,6 +70,7 @@ class Invocation:
         "text_parts",
         "refused",
         "json_requested",
+        "check_code",
         "_stamps",
         "_once",
     )
@@ -125,6 +129,11 @@ class Invocation:
         """The output text, kept only when JSON output was requested (to check it parses)."""
         self.refused = False
         self.json_requested = False
+        self.check_code = False
+        coderefs = telemetry.coderefs
+        if coderefs is not None and operation == sc.OP_CHAT and coderefs.sampled():
+            self.check_code = True  # sampled: keep the text for check-code at the end
+            self.text_parts = []
         # perf_counter() at each chunk; time to first chunk and the gaps are derived at end().
         self._stamps: list[float] = []
         self._once = threading.Lock()
@@ -158,6 +167,24 @@ class Invocation:
     def _quality(self, attrs: dict[str, Any]) -> None:
         """The response's flags and hallucinated tool calls: span attributes and counts."""
         t = self.telemetry
+        reasons = self.finish_reasons
+        tools = self.offered_tools
+        if self.check_code and self.text_parts and t.coderefs is not None:
+            model = t.models.get(self.request_model) if self.request_model else None
+            where = {sc.OPERATION_NAME: self.operation, sc.PROVIDER_NAME: self.provider}
+            if model:
+                where[sc.REQUEST_MODEL] = model
+            t.coderefs.submit("".join(self.text_parts), where)
+        # The common case, judged without a call: one choice that stopped, with text, no JSON
+        # asked for and no tool calls to check.
+        if (
+            self.text_seen
+            and not self.refused
+            and not self.json_requested
+            and (tools is None or not self.calls)
+            and all(r in _UNFLAGGED for r in reasons)
+        ):
+            return
         point = t.points.record
         base: dict[str, Any] = {sc.OPERATION_NAME: self.operation, sc.PROVIDER_NAME: self.provider}
         if self.request_model:
@@ -167,7 +194,7 @@ class Invocation:
         else:
             text = "text" if self.text_seen else None  # only whether there was any matters
         flags = response_flags(
-            self.finish_reasons,
+            reasons,
             text,
             tool_calls=len(self.tool_calls) + len(self.calls),
             refused=self.refused,
@@ -221,6 +248,7 @@ class Invocation:
                 self.span.end()
             except Exception:  # noqa: S110 - the span is already lost; never raise from here
                 pass
+        remember(self)  # the call a following record_quality() scores (quality/scores.py)
 
     def _record(self, duration: float, error: BaseException | None) -> None:
         t = self.telemetry

@@ -108,6 +108,7 @@ class Built:
 def install_from_env(
     environ: Mapping[str, str] | None = None,
     metric_readers: Sequence[Any] = (),
+    resource_attributes: Mapping[str, Any] | None = None,
 ) -> Built:
     """The providers to use: the global SDK ones, else ones built from `OTEL_*` (made global).
 
@@ -115,7 +116,10 @@ def install_from_env(
     here and kept private (never global, so `uninstrument()` can shut it down and a later
     `instrument()` build another), which also exports over OTLP when the variables say so. A
     global SDK provider that already exists is used as it is, never replaced.
+    `resource_attributes` are added to the resource of the providers built here (over
+    `OTEL_RESOURCE_ATTRIBUTES`): the declared component versions.
     """
+    attributes = dict(resource_attributes or {})
     env = os.environ if environ is None else environ
     built = Built()
     from opentelemetry.sdk.resources import Resource
@@ -128,7 +132,7 @@ def install_from_env(
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         # Resource.create() reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
-        provider = TracerProvider(resource=Resource.create())
+        provider = TracerProvider(resource=Resource.create(attributes))
         provider.add_span_processor(BatchSpanProcessor(_exporter(env, TRACES)))
         trace.set_tracer_provider(provider)
         built.tracer_provider = provider
@@ -143,18 +147,20 @@ def install_from_env(
                 "PrometheusReader() to its metric_readers and serve it with "
                 "agentwatch.instrumentation.endpoint.PrometheusEndpoint instead"
             )
-        built.meter_provider = _meter_provider(env, metric_readers)
+        built.meter_provider = _meter_provider(env, metric_readers, attributes)
         built.private.append(built.meter_provider)
     elif is_sdk(meter_provider):
         built.meter_provider = meter_provider
     elif otlp_configured(env, METRICS):
-        built.meter_provider = _meter_provider(env, ())
+        built.meter_provider = _meter_provider(env, (), attributes)
         metrics.set_meter_provider(built.meter_provider)
         built.made_global.append(built.meter_provider)
     return built
 
 
-def _meter_provider(env: Mapping[str, str], readers: Sequence[Any]) -> Any:
+def _meter_provider(
+    env: Mapping[str, str], readers: Sequence[Any], attributes: Mapping[str, Any]
+) -> Any:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
@@ -163,4 +169,4 @@ def _meter_provider(env: Mapping[str, str], readers: Sequence[Any]) -> Any:
     if otlp_configured(env, METRICS):
         # OTEL_METRIC_EXPORT_INTERVAL (60 s by default) is read by the reader.
         all_readers.append(PeriodicExportingMetricReader(_exporter(env, METRICS)))
-    return MeterProvider(metric_readers=all_readers, resource=Resource.create())
+    return MeterProvider(metric_readers=all_readers, resource=Resource.create(dict(attributes)))

@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ class _State:
     instrumentors: list[Any] = field(default_factory=list)
     endpoint: Any = None
     providers: Built = field(default_factory=Built)
+    signals: Any = None
+    coderefs: Any = None
 
 
 _lock = threading.Lock()
@@ -58,6 +60,9 @@ def instrument(
     redact: Callable[[str], str] | None = None,
     include_usage: bool = False,
     clients: tuple[str, ...] = tuple(INSTRUMENTORS),
+    components: Mapping[str, str] | None = None,
+    logger_provider: Any | None = None,
+    check_code: float | None = None,
 ) -> None:
     """Instrument every installed client among `clients`; a second call does nothing.
 
@@ -65,7 +70,12 @@ def instrument(
     an in-process `/metrics` (agentwatch then builds the meter provider: do not pass one).
     `capture_content` overrides the conventions' environment variable; `redact` is applied to
     any content recorded. `include_usage` asks OpenAI streams for their usage
-    (`stream_options.include_usage`) when the caller did not.
+    (`stream_options.include_usage`) when the caller did not. `components` declares the
+    versions of the model, prompt template, vector database, agent, ... (`{"agent": "2.3.1"}`;
+    `OTEL_RESOURCE_ATTRIBUTES` keys `agentwatch.component.<name>.version` too): resource
+    attributes of the providers agentwatch builds, and the `agentwatch.component.info` gauge.
+    `logger_provider` receives the `gen_ai.evaluation.result` events of `record_quality`
+    (default: the global one). tenacity and pybreaker, where installed, are instrumented too.
 
     Raises `ValueError` for arguments that cannot work together, and `AgentwatchError` when the
     Prometheus address cannot be bound; nothing is left instrumented then.
@@ -81,6 +91,9 @@ def instrument(
             raise ValueError(
                 "prometheus= serves a meter provider agentwatch builds: pass no meter_provider"
             )
+        from agentwatch.instrumentation import components as versions_of
+
+        versions = versions_of.declared(components)  # ValueError before anything is built
         state = _State()
         reader = None
         if prometheus is not None:
@@ -92,7 +105,10 @@ def instrument(
             # Parsed (and its errors raised) before any provider is built.
             state.endpoint = PrometheusEndpoint(reader, LocalGpu(), prometheus)
         if tracer_provider is None or meter_provider is None:
-            state.providers = install_from_env(metric_readers=(reader,) if reader else ())
+            state.providers = install_from_env(
+                metric_readers=(reader,) if reader else (),
+                resource_attributes=versions_of.resource_attributes(versions),
+            )
         try:
             if state.endpoint is not None:
                 state.endpoint.start()
@@ -109,6 +125,11 @@ def instrument(
             meter_provider or state.providers.meter_provider,
             content=content,
         )
+        from agentwatch.instrumentation.quality.coderefs import CodeRefs, rate_from_env
+
+        rate = rate_from_env() if check_code is None else check_code
+        if rate:
+            telemetry.coderefs = state.coderefs = CodeRefs(telemetry, rate)
         for sdk, (module_name, class_name) in INSTRUMENTORS.items():
             if sdk not in clients or not installed(sdk):
                 continue
@@ -121,6 +142,17 @@ def instrument(
                 telemetry.error(f"{sdk}.instrument", exc)
                 continue
             state.instrumentors.append(instrumentor)
+        from agentwatch.instrumentation import agent
+        from agentwatch.instrumentation.agent.signals import Signals
+
+        try:
+            state.signals = Signals(
+                telemetry, meter_provider or state.providers.meter_provider, logger_provider
+            )
+            state.signals.components.declare(versions)
+            agent.install(state.signals)
+        except Exception as exc:  # the signals are extras: the clients stay instrumented
+            telemetry.error("agent.install", exc)
         _state = state
 
 
@@ -140,6 +172,10 @@ def uninstrument() -> None:
         state, _state = _state, None
     if state is None:
         return
+    if state.signals is not None:
+        from agentwatch.instrumentation import agent
+
+        agent.uninstall()
     for instrumentor in state.instrumentors:
         try:
             instrumentor.uninstrument()
@@ -147,4 +183,6 @@ def uninstrument() -> None:
             log.warning("uninstrumenting %s failed: %s", type(instrumentor).__name__, exc)
     if state.endpoint is not None:
         state.endpoint.shutdown()
+    if state.coderefs is not None:
+        state.coderefs.close()
     state.providers.close()

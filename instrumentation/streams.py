@@ -232,7 +232,7 @@ class ObservedStream(_Ending):
         # The SDKs' own __iter__ is `for item in self._iterator: yield item`: the same loop,
         # one generator fewer per chunk. Not `yield from`: leaving a loop closes this
         # generator, and must not close the stream's, which a later loop may go on reading.
-        for chunk in self._self_chunks:
+        for chunk in self._self_chunks:  # noqa: UP028 - yield from would close it on a break
             yield chunk
 
     def __next__(self) -> Any:

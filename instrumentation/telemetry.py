@@ -21,6 +21,7 @@ from agentwatch.instrumentation.cardinality import BoundedValues
 from agentwatch.instrumentation.content import ContentPolicy
 from agentwatch.instrumentation.points import Points
 from agentwatch.instrumentation.pricing import PriceTable
+from agentwatch.instrumentation.quality.coderefs import CodeRefs
 from agentwatch.instrumentation.quality.toolcalls import ToolCallChecker
 from agentwatch.names import MetricSpec
 
@@ -68,6 +69,10 @@ class Telemetry:
         self.hallucinated_tool_calls = _counter(meter, names.LLM_HALLUCINATED_TOOL_CALLS)
         self.response_flags = _counter(meter, names.LLM_RESPONSE_FLAGS)
         self.tool_checker = ToolCallChecker()
+        self.code_blocks = _counter(meter, names.LLM_CODE_BLOCKS)
+        self.hallucinated_api_refs = _counter(meter, names.LLM_HALLUCINATED_API_REFS)
+        self.coderefs: CodeRefs | None = None
+        """Set by `instrument(check_code=RATE)`: checks code in a share of the responses."""
         self.points = Points()
         """Records points into the instruments above (bound, so cheaper than the SDK's API)."""
         self.prices = prices if prices is not None else PriceTable.load_or_default()
