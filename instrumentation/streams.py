@@ -18,7 +18,7 @@ counted and the chunk still reaches the caller.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -259,15 +259,14 @@ class ObservedStream(_Ending):
 class ObservedAsyncStream(_Ending):
     """`ObservedStream` for an asynchronous SDK stream."""
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._self_iterate()
+    def __aiter__(self) -> ObservedAsyncStream:
+        return self
 
-    async def _self_iterate(self) -> AsyncIterator[Any]:
-        async for chunk in self._self_chunks:
-            yield chunk
-
-    async def __anext__(self) -> Any:
-        return await self.__wrapped__.__anext__()
+    def __anext__(self) -> Awaitable[Any]:
+        # Not a coroutine: the observing generator's own awaitable, so a chunk costs this one
+        # call and no coroutine of ours. `async for` holds this proxy while it runs, and
+        # leaving the loop closes nothing: a later loop goes on with the same stream.
+        return self._self_chunks.__anext__()  # type: ignore[no-any-return]
 
     async def __aenter__(self) -> ObservedAsyncStream:
         await self.__wrapped__.__aenter__()
