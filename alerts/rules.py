@@ -75,6 +75,18 @@ class Config:
     """Share of chat responses cut off by a token limit, over 15 minutes."""
     quality_min_calls: int = 20
     """Fewer calls (or tool calls) in 15 minutes than this judge nothing: too few to say."""
+    quality_drop_factor: float = 0.8
+    """A mean evaluation score under this share of the same hour yesterday's is a drop."""
+    quality_min_evaluations: int = 20
+
+    # Agents: retries, circuit breakers, fallbacks, declared component versions.
+    breaker_open_for: str = "5m"
+    retry_storm_per_second: float = 1.0
+    """Retries a second of one function, over 5 minutes, that make a storm."""
+    escalation_ratio: float = 0.1
+    """Share of a fallback chain's requests handed to a human, over 15 minutes."""
+    version_skew_for: str = "30m"
+    """Fewer calls (or tool calls) in 15 minutes than this judge nothing: too few to say."""
     cost_budget_usd_per_day: float = 100.0
     token_budget_per_day: float = 50e6
     correlation_window: str = "1h"
@@ -127,6 +139,13 @@ _METRICS: dict[str, tuple[str, str]] = {
     "tool_calls": (names.LLM_TOOL_CALLS.prom, "llm"),
     "hallucinated": (names.LLM_HALLUCINATED_TOOL_CALLS.prom, "llm"),
     "flags": (names.LLM_RESPONSE_FLAGS.prom, "llm"),
+    "score_sum": (names.LLM_QUALITY_SCORE.prom + "_sum", "llm"),
+    "score_count": (names.LLM_QUALITY_SCORE.prom + "_count", "llm"),
+    "breaker_state": (names.AGENT_BREAKER_STATE.prom, "llm"),
+    "retries": (names.AGENT_RETRIES.prom, "llm"),
+    "fallbacks": (names.AGENT_FALLBACKS.prom, "llm"),
+    "escalations": (names.AGENT_ESCALATIONS.prom, "llm"),
+    "component_info": (names.COMPONENT_INFO.prom, "llm"),
 }
 _PLACEHOLDER = re.compile(r"\$([a-z_0-9]+)")
 
@@ -141,6 +160,8 @@ TTFT_P90 = (
 PRESSURE = "job:agentwatch_gpu_memory_used:max_ratio"
 HALLUCINATED_RATIO = "job:agentwatch_llm_hallucinated_tool_calls:ratio_rate15m"
 TRUNCATED_RATIO = "job:agentwatch_llm_response_flags_truncated:ratio_rate15m"
+QUALITY_MEAN = "job_gen_ai_evaluation_name:agentwatch_llm_quality_score:mean1h"
+ESCALATION_RATIO = "job_agentwatch_fallback_name:agentwatch_agent_escalations:ratio_rate15m"
 PRODUCT = "job:gpu_memory_pressure_llm_latency:product"
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
@@ -593,6 +614,103 @@ and count_over_time({PRODUCT}[{w}]) >= $correlation_min_samples
             ),
         ]
 
+    def agent(self) -> list[Rule]:
+        """Quality scores, circuit breakers, retry storms, escalations and version skew."""
+        c, team = self.config, self.config.llm_team
+        by_chain = "job, agentwatch_fallback_name"
+        return [
+            self.record(
+                QUALITY_MEAN,
+                """
+sum by (job, gen_ai_evaluation_name) (rate($score_sum[1h]))
+/ sum by (job, gen_ai_evaluation_name) (rate($score_count[1h]))
+""",
+            ),
+            self.record(
+                ESCALATION_RATIO,
+                f"""
+sum by ({by_chain}) (rate($escalations[15m]))
+/ (
+  sum by ({by_chain}) (rate($escalations[15m]))
+  + (
+    sum by ({by_chain}) (rate($fallbacks{{agentwatch_fallback_outcome="served"}}[15m]))
+    or 0 * sum by ({by_chain}) (rate($escalations[15m]))
+  )
+)
+""",
+            ),
+            self.alert(
+                "AgentwatchLlmQualityScoreDrop",
+                f"""
+{QUALITY_MEAN} < $quality_drop_factor * ({QUALITY_MEAN} offset 1d)
+and sum by (job, gen_ai_evaluation_name) (increase($score_count[1h]))
+  >= $quality_min_evaluations
+""",
+                for_="30m",
+                severity="warning",
+                team=team,
+                summary="An LLM service's evaluation score dropped against the same time"
+                " yesterday.",
+                description="The mean {{ $labels.gen_ai_evaluation_name }} score of"
+                ' {{ $labels.job }} over the last hour is {{ $value | printf "%.2f" }},'
+                f" under {pct(c.quality_drop_factor)} of what it was a day earlier.",
+            ),
+            self.alert(
+                "AgentwatchAgentCircuitBreakerOpen",
+                "$breaker_state == 2",
+                for_=c.breaker_open_for,
+                severity="warning",
+                team=team,
+                summary="A circuit breaker stays open: a dependency of the agent keeps failing.",
+                description="Circuit breaker {{ $labels.agentwatch_circuit_breaker_name }} of"
+                " {{ $labels.job }} ({{ $labels.instance }}) has been open for"
+                f" {c.breaker_open_for}.",
+            ),
+            self.alert(
+                "AgentwatchAgentRetryStorm",
+                """
+sum by (job, agentwatch_retry_function) (
+  rate($retries{agentwatch_retry_outcome=~"retried|exhausted"}[5m])
+) > $retry_storm_per_second
+""",
+                for_="5m",
+                severity="warning",
+                team=team,
+                summary="An agent retries a failing call in a storm.",
+                description="{{ $labels.job }} retries {{ $labels.agentwatch_retry_function }}"
+                " {{ $value | humanize }} times a second.",
+            ),
+            self.alert(
+                "AgentwatchAgentEscalationRatioHigh",
+                f"""
+{ESCALATION_RATIO} > $escalation_ratio
+and sum by ({by_chain}) (increase($fallbacks[15m])) >= $quality_min_calls
+""",
+                for_="10m",
+                severity="warning",
+                team=team,
+                summary="A fallback chain hands too many requests to a human.",
+                description="{{ $value | humanizePercentage }} of the requests of fallback"
+                " chain {{ $labels.agentwatch_fallback_name }} in {{ $labels.job }} went to a"
+                f" human over 15 minutes (threshold {pct(c.escalation_ratio)}).",
+            ),
+            self.alert(
+                "AgentwatchComponentVersionSkew",
+                """
+count by (job, agentwatch_component_name) (
+  count by (job, agentwatch_component_name, agentwatch_component_version) ($component_info)
+) > 1
+""",
+                for_=c.version_skew_for,
+                severity="warning",
+                team=team,
+                summary="Replicas of one service run different versions of a component.",
+                description="{{ $labels.job }} runs {{ $value }} versions of its"
+                " {{ $labels.agentwatch_component_name }} at once, for"
+                f" {c.version_skew_for}: a rollout that did not finish, or replicas left behind.",
+            ),
+        ]
+
     def files(self) -> dict[str, dict[str, Any]]:
         """Each rule file's name and content."""
         return {
@@ -612,6 +730,9 @@ and count_over_time({PRODUCT}[{w}]) >= $correlation_min_samples
             },
             "llm.rules.yml": {
                 "groups": [{"name": "agentwatch.llm", "interval": "30s", "rules": self.llm()}]
+            },
+            "agent.rules.yml": {
+                "groups": [{"name": "agentwatch.agent", "interval": "30s", "rules": self.agent()}]
             },
             "correlation.rules.yml": {
                 "groups": [
