@@ -169,16 +169,12 @@ class Invocation:
         t = self.telemetry
         reasons = self.finish_reasons
         tools = self.offered_tools
-        if self.check_code and self.text_parts and t.coderefs is not None:
-            model = t.models.get(self.request_model) if self.request_model else None
-            where = {sc.OPERATION_NAME: self.operation, sc.PROVIDER_NAME: self.provider}
-            if model:
-                where[sc.REQUEST_MODEL] = model
-            t.coderefs.submit("".join(self.text_parts), where)
+        code = "".join(self.text_parts) if self.check_code and self.text_parts else ""
         # The common case, judged without a call: one choice that stopped, with text, no JSON
-        # asked for and no tool calls to check.
+        # asked for, no tool calls and no code to check.
         if (
-            self.text_seen
+            not code
+            and self.text_seen
             and not self.refused
             and not self.json_requested
             and (tools is None or not self.calls)
@@ -189,6 +185,8 @@ class Invocation:
         base: dict[str, Any] = {sc.OPERATION_NAME: self.operation, sc.PROVIDER_NAME: self.provider}
         if self.request_model:
             base[sc.REQUEST_MODEL] = t.models.get(self.request_model)
+        if code and t.coderefs is not None:
+            t.coderefs.submit(code, base)
         if self.text_parts is not None:
             text: str | None = "".join(self.text_parts)
         else:
@@ -204,7 +202,6 @@ class Invocation:
             attrs[sc.RESPONSE_FLAGS] = flags
             for flag in flags:
                 point(t.response_flags, 1, {**base, sc.RESPONSE_FLAG: flag})
-        tools = self.offered_tools
         if tools is None or not self.calls:
             return
         point(t.tool_calls, len(self.calls), base)

@@ -93,26 +93,93 @@ async def _async_chunks(
     invocation.end()
 
 
-class _Tracking(wrapt.ObjectProxy[Any]):
-    def __init__(self, wrapped: Any, invocation: Invocation, on_chunk: OnChunk) -> None:
+class Ending(wrapt.ObjectProxy[Any]):
+    """A synchronous SDK stream whose `with` exit and `close()` end the invocation."""
+
+    def __init__(self, wrapped: Any, invocation: Invocation) -> None:
         super().__init__(wrapped)
         self._self_inv = invocation
-        self._self_on_chunk = on_chunk
-        self._self_stamp = invocation.chunk_stamper()
 
-    def _self_failed(self, exc: Exception) -> None:
-        inv = self._self_inv
-        inv.telemetry.error(f"{inv.provider}.{inv.operation}.stream", exc)
+    def __enter__(self) -> Any:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            self._self_inv.end(exc_info[1])
+
+    def close(self) -> Any:
+        """Close the SDK stream and end the invocation."""
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_inv.end()
+
+
+class AsyncEnding(wrapt.ObjectProxy[Any]):
+    """`Ending` for an asynchronous SDK stream (`async with`, `close()`, `aclose()`)."""
+
+    def __init__(self, wrapped: Any, invocation: Invocation) -> None:
+        super().__init__(wrapped)
+        self._self_inv = invocation
+
+    async def __aenter__(self) -> Any:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            self._self_inv.end(exc_info[1])
+
+    async def close(self) -> Any:
+        """Close the SDK stream and end the invocation."""
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            self._self_inv.end()
+
+    async def aclose(self) -> Any:
+        """Close the SDK stream (async generator protocol) and end the invocation."""
+        try:
+            closer = getattr(self.__wrapped__, "aclose", None) or self.__wrapped__.close
+            return await closer()
+        finally:
+            self._self_inv.end()
+
+
+class _EndsWhenDropped:
+    """Dropped unfinished (a `break` and no close): end with what was seen. The SDK stream
+    itself sits in a reference cycle (its generator holds it), so only its proxy can tell."""
 
     def __del__(self) -> None:
-        # An unfinished stream that is dropped (a `break` and no close): end with what we saw.
         inv = getattr(self, "_self_inv", None)
         if inv is not None:
             inv.end()
 
 
-class SyncStream(_Tracking):
-    """A proxy for a synchronous SDK stream."""
+class _PerChunk(_EndsWhenDropped):
+    """What the per-chunk proxies share: the parser and the chunk timestamps."""
+
+    _self_inv: Invocation
+
+    def _self_track(self, invocation: Invocation, on_chunk: OnChunk) -> None:
+        self._self_on_chunk = on_chunk
+        self._self_stamp = invocation.chunk_stamper()
+
+    def _self_failed(self, exc: Exception) -> None:
+        _failed(self._self_inv, exc)
+
+
+class SyncStream(_PerChunk, Ending):
+    """A proxy for a synchronous SDK stream of another shape: it sees each chunk itself."""
+
+    def __init__(self, wrapped: Any, invocation: Invocation, on_chunk: OnChunk) -> None:
+        super().__init__(wrapped, invocation)
+        self._self_track(invocation, on_chunk)
 
     def __iter__(self) -> SyncStream:
         return self
@@ -134,26 +201,13 @@ class SyncStream(_Tracking):
             self._self_failed(exc)
         return chunk
 
-    def __enter__(self) -> SyncStream:
-        self.__wrapped__.__enter__()
-        return self
 
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_inv.end(exc_info[1])
+class AsyncStream(_PerChunk, AsyncEnding):
+    """`SyncStream` for an asynchronous SDK stream."""
 
-    def close(self) -> Any:
-        """Close the SDK stream and end the invocation."""
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_inv.end()
-
-
-class AsyncStream(_Tracking):
-    """A proxy for an asynchronous SDK stream."""
+    def __init__(self, wrapped: Any, invocation: Invocation, on_chunk: OnChunk) -> None:
+        super().__init__(wrapped, invocation)
+        self._self_track(invocation, on_chunk)
 
     def __aiter__(self) -> AsyncStream:
         return self
@@ -174,56 +228,19 @@ class AsyncStream(_Tracking):
             self._self_failed(exc)
         return chunk
 
-    async def __aenter__(self) -> AsyncStream:
-        await self.__wrapped__.__aenter__()
-        return self
 
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            self._self_inv.end(exc_info[1])
-
-    async def close(self) -> Any:
-        """Close the SDK stream and end the invocation."""
-        try:
-            return await self.__wrapped__.close()
-        finally:
-            self._self_inv.end()
-
-    async def aclose(self) -> Any:
-        """Close the SDK stream (async generator protocol) and end the invocation."""
-        try:
-            closer = getattr(self.__wrapped__, "aclose", None) or self.__wrapped__.close
-            return await closer()
-        finally:
-            self._self_inv.end()
-
-
-class _Ending(wrapt.ObjectProxy[Any]):
-    """What every stream proxy does: end the invocation on `with` exit, `close()`, or drop."""
-
-    def __init__(self, wrapped: Any, invocation: Invocation, chunks: Any) -> None:
-        super().__init__(wrapped)
-        self._self_inv = invocation
-        self._self_chunks = chunks
-        """The generator `observe` put in the SDK stream's `_iterator`."""
-
-    def __del__(self) -> None:
-        # Dropped unfinished (a `break` and no close): end with what was seen. The SDK stream
-        # itself sits in a reference cycle (its generator holds it), so only this is prompt.
-        inv = getattr(self, "_self_inv", None)
-        if inv is not None:
-            inv.end()
-
-
-class ObservedStream(_Ending):
+class ObservedStream(_EndsWhenDropped, Ending):
     """A synchronous SDK stream whose generator `observe` replaced: iteration goes straight to it.
 
-    `for chunk in stream` runs through one generator that delegates to the SDK's own (`yield
-    from`), and holds this proxy while the loop runs, so the proxy lives exactly as long as
-    the iteration or the caller's reference.
+    `for chunk in stream` runs through one plain loop over that generator, which holds this
+    proxy while the loop runs, so the proxy lives exactly as long as the iteration or the
+    caller's reference.
     """
+
+    def __init__(self, wrapped: Any, invocation: Invocation, chunks: Iterator[Any]) -> None:
+        super().__init__(wrapped, invocation)
+        self._self_chunks = chunks
+        """The generator `observe` put in the SDK stream's `_iterator`."""
 
     def __iter__(self) -> Iterator[Any]:
         return self._self_iterate()
@@ -238,26 +255,13 @@ class ObservedStream(_Ending):
     def __next__(self) -> Any:
         return next(self.__wrapped__)
 
-    def __enter__(self) -> ObservedStream:
-        self.__wrapped__.__enter__()
-        return self
 
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_inv.end(exc_info[1])
-
-    def close(self) -> Any:
-        """Close the SDK stream and end the invocation."""
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_inv.end()
-
-
-class ObservedAsyncStream(_Ending):
+class ObservedAsyncStream(_EndsWhenDropped, AsyncEnding):
     """`ObservedStream` for an asynchronous SDK stream."""
+
+    def __init__(self, wrapped: Any, invocation: Invocation, chunks: AsyncIterator[Any]) -> None:
+        super().__init__(wrapped, invocation)
+        self._self_chunks = chunks
 
     def __aiter__(self) -> ObservedAsyncStream:
         return self
@@ -266,29 +270,4 @@ class ObservedAsyncStream(_Ending):
         # Not a coroutine: the observing generator's own awaitable, so a chunk costs this one
         # call and no coroutine of ours. `async for` holds this proxy while it runs, and
         # leaving the loop closes nothing: a later loop goes on with the same stream.
-        return self._self_chunks.__anext__()  # type: ignore[no-any-return]
-
-    async def __aenter__(self) -> ObservedAsyncStream:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            self._self_inv.end(exc_info[1])
-
-    async def close(self) -> Any:
-        """Close the SDK stream and end the invocation."""
-        try:
-            return await self.__wrapped__.close()
-        finally:
-            self._self_inv.end()
-
-    async def aclose(self) -> Any:
-        """Close the SDK stream (async generator protocol) and end the invocation."""
-        try:
-            closer = getattr(self.__wrapped__, "aclose", None) or self.__wrapped__.close
-            return await closer()
-        finally:
-            self._self_inv.end()
+        return self._self_chunks.__anext__()

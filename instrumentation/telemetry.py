@@ -31,7 +31,8 @@ SCOPE = "agentwatch.instrumentation"
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 
 
-def _histogram(meter: Meter, spec: MetricSpec) -> Histogram:
+def histogram(meter: Meter, spec: MetricSpec) -> Histogram:
+    """The histogram of `spec`, with its explicit bucket boundaries as advice."""
     return meter.create_histogram(
         spec.otel,
         unit=spec.unit,
@@ -40,7 +41,8 @@ def _histogram(meter: Meter, spec: MetricSpec) -> Histogram:
     )
 
 
-def _counter(meter: Meter, spec: MetricSpec) -> Counter:
+def counter(meter: Meter, spec: MetricSpec) -> Counter:
+    """The counter of `spec`."""
     return meter.create_counter(spec.otel, unit=spec.unit, description=spec.help)
 
 
@@ -59,18 +61,18 @@ class Telemetry:
             SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL
         )
         meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
-        self.duration = _histogram(meter, names.GEN_AI_OPERATION_DURATION)
-        self.tokens = _histogram(meter, names.GEN_AI_TOKEN_USAGE)
-        self.time_to_first_chunk = _histogram(meter, names.GEN_AI_TIME_TO_FIRST_CHUNK)
-        self.time_per_output_chunk = _histogram(meter, names.GEN_AI_TIME_PER_OUTPUT_CHUNK)
-        self.cost = _counter(meter, names.LLM_COST)
-        self.errors = _counter(meter, names.INSTRUMENTATION_ERRORS)
-        self.tool_calls = _counter(meter, names.LLM_TOOL_CALLS)
-        self.hallucinated_tool_calls = _counter(meter, names.LLM_HALLUCINATED_TOOL_CALLS)
-        self.response_flags = _counter(meter, names.LLM_RESPONSE_FLAGS)
+        self.duration = histogram(meter, names.GEN_AI_OPERATION_DURATION)
+        self.tokens = histogram(meter, names.GEN_AI_TOKEN_USAGE)
+        self.time_to_first_chunk = histogram(meter, names.GEN_AI_TIME_TO_FIRST_CHUNK)
+        self.time_per_output_chunk = histogram(meter, names.GEN_AI_TIME_PER_OUTPUT_CHUNK)
+        self.cost = counter(meter, names.LLM_COST)
+        self.errors = counter(meter, names.INSTRUMENTATION_ERRORS)
+        self.tool_calls = counter(meter, names.LLM_TOOL_CALLS)
+        self.hallucinated_tool_calls = counter(meter, names.LLM_HALLUCINATED_TOOL_CALLS)
+        self.response_flags = counter(meter, names.LLM_RESPONSE_FLAGS)
         self.tool_checker = ToolCallChecker()
-        self.code_blocks = _counter(meter, names.LLM_CODE_BLOCKS)
-        self.hallucinated_api_refs = _counter(meter, names.LLM_HALLUCINATED_API_REFS)
+        self.code_blocks = counter(meter, names.LLM_CODE_BLOCKS)
+        self.hallucinated_api_refs = counter(meter, names.LLM_HALLUCINATED_API_REFS)
         self.coderefs: CodeRefs | None = None
         """Set by `instrument(check_code=RATE)`: checks code in a share of the responses."""
         self.points = Points()

@@ -14,12 +14,12 @@ import threading
 from typing import Any
 
 from opentelemetry import _logs, metrics
-from opentelemetry.metrics import Counter, Histogram
+from opentelemetry.metrics import Histogram
 
 from agentwatch import __version__, names
 from agentwatch.instrumentation.cardinality import BoundedValues
 from agentwatch.instrumentation.components import Components
-from agentwatch.instrumentation.telemetry import SCHEMA_URL, SCOPE, Telemetry
+from agentwatch.instrumentation.telemetry import SCHEMA_URL, SCOPE, Telemetry, counter, histogram
 
 MAX_EVALUATORS = 100
 MAX_LABELS = 100
@@ -40,19 +40,14 @@ class Signals:
         self.telemetry = telemetry if telemetry is not None else Telemetry(None, meter_provider)
         """Where errors are counted and logged, and the models are bounded."""
         meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
-        self.quality_score: Histogram = meter.create_histogram(
-            names.LLM_QUALITY_SCORE.otel,
-            unit=names.LLM_QUALITY_SCORE.unit,
-            description=names.LLM_QUALITY_SCORE.help,
-            explicit_bucket_boundaries_advisory=list(names.LLM_QUALITY_SCORE.buckets),
-        )
-        self.evaluations = _counter(meter, names.LLM_EVALUATIONS)
-        self.retries = _counter(meter, names.AGENT_RETRIES)
-        self.retry_wait = _counter(meter, names.AGENT_RETRY_WAIT)
-        self.breaker_transitions = _counter(meter, names.AGENT_BREAKER_TRANSITIONS)
-        self.breaker_calls = _counter(meter, names.AGENT_BREAKER_CALLS)
-        self.fallbacks = _counter(meter, names.AGENT_FALLBACKS)
-        self.escalations = _counter(meter, names.AGENT_ESCALATIONS)
+        self.quality_score: Histogram = histogram(meter, names.LLM_QUALITY_SCORE)
+        self.evaluations = counter(meter, names.LLM_EVALUATIONS)
+        self.retries = counter(meter, names.AGENT_RETRIES)
+        self.retry_wait = counter(meter, names.AGENT_RETRY_WAIT)
+        self.breaker_transitions = counter(meter, names.AGENT_BREAKER_TRANSITIONS)
+        self.breaker_calls = counter(meter, names.AGENT_BREAKER_CALLS)
+        self.fallbacks = counter(meter, names.AGENT_FALLBACKS)
+        self.escalations = counter(meter, names.AGENT_ESCALATIONS)
         self.components = Components(meter)
         # Imported here: breaker.py needs nothing of pybreaker until a breaker is watched.
         from agentwatch.instrumentation.agent.breaker import BreakerStates
@@ -69,10 +64,6 @@ class Signals:
     def error(self, where: str, exc: BaseException) -> None:
         """Count and log (once per place and type) an error inside agentwatch; never raises."""
         self.telemetry.error(where, exc)
-
-
-def _counter(meter: metrics.Meter, spec: names.MetricSpec) -> Counter:
-    return meter.create_counter(spec.otel, unit=spec.unit, description=spec.help)
 
 
 _lock = threading.Lock()

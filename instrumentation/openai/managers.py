@@ -16,6 +16,7 @@ from typing import Any
 import wrapt
 
 from agentwatch.instrumentation.invocation import Invocation
+from agentwatch.instrumentation.streams import AsyncEnding, Ending
 
 _opened: ContextVar[list[Invocation] | None] = ContextVar("openai_stream_opened", default=None)
 """Set by a manager's `__enter__`: collects the invocation its inner `create` opens."""
@@ -82,15 +83,11 @@ class AsyncStreamManager(wrapt.ObjectProxy[Any]):
                 self._self_inv.end(exc_info[1])
 
 
-class HelperStream(wrapt.ObjectProxy[Any]):
+class HelperStream(Ending):
     """A helper stream (`ChatCompletionStream`, `ResponseStream`) whose `close()` ends the call.
 
-    Its events come from the SDK stream proxy underneath, which already sees every chunk.
+    Its events come from the observed SDK stream underneath, which already sees every chunk.
     """
-
-    def __init__(self, wrapped: Any, invocation: Invocation) -> None:
-        super().__init__(wrapped)
-        self._self_inv = invocation
 
     def __next__(self) -> Any:
         return self.__wrapped__.__next__()
@@ -98,50 +95,12 @@ class HelperStream(wrapt.ObjectProxy[Any]):
     def __iter__(self) -> Any:
         return iter(self.__wrapped__)
 
-    def __enter__(self) -> HelperStream:
-        self.__wrapped__.__enter__()
-        return self
 
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_inv.end(exc_info[1])
-
-    def close(self) -> Any:
-        """Close the SDK stream and end the invocation."""
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_inv.end()
-
-
-class AsyncHelperStream(wrapt.ObjectProxy[Any]):
+class AsyncHelperStream(AsyncEnding):
     """`HelperStream` for the async helper streams."""
-
-    def __init__(self, wrapped: Any, invocation: Invocation) -> None:
-        super().__init__(wrapped)
-        self._self_inv = invocation
 
     def __aiter__(self) -> Any:
         return self.__wrapped__.__aiter__()
 
     async def __anext__(self) -> Any:
         return await self.__wrapped__.__anext__()
-
-    async def __aenter__(self) -> AsyncHelperStream:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            self._self_inv.end(exc_info[1])
-
-    async def close(self) -> Any:
-        """Close the SDK stream and end the invocation."""
-        try:
-            return await self.__wrapped__.close()
-        finally:
-            self._self_inv.end()
