@@ -32,6 +32,10 @@ class Config:
     """Every selector, threshold and window the rules use."""
 
     exporter_selector: str = 'job="agentwatch-exporter"'
+    app_gpu_selector: str = ""
+    """The GPU series an instrumented app serves on its own /metrics (`instrument(prometheus=)`);
+    empty: every GPU series the exporter's selector does not match (`job="x"` becomes
+    `job!="x"`)."""
     llm_selector: str = ""
     """Matchers for the collector-translated LLM metrics; `job` is the app's service.name."""
     gpu_team: str = "ml-platform"
@@ -52,6 +56,14 @@ class Config:
     leak_window: str = "2m"
     """max/min_over_time window over the exporter's irregularly reported leak verdicts."""
     exhaustion_seconds: int = 1800
+    # VRAM per local inference (agentwatch.gpu.memory.delta): the median of 5 minutes' calls
+    # (an allocator warming up or a first call loading weights moves the mean, not the median).
+    memory_per_inference_bytes: int = 64 * 1024 * 1024
+    memory_per_inference_min_calls: int = 5
+    memory_leak_fast_bytes_per_second: int = 64 * 1024 * 1024
+    """Growth from local inferences that fills an 8 GB GPU within about 2 minutes."""
+    memory_pressure_ratio: float = 0.85
+    """A service whose GPU is this full is under memory pressure (correlation alert)."""
 
     # GPU health.
     xid_recent_seconds: int = 900
@@ -70,6 +82,9 @@ class Config:
     ttft_min_operations: int = 20
     error_ratio: float = 0.05
     hallucination_ratio: float = 0.05
+    api_ref_ratio: float = 0.1
+    """Hallucinated API references per checked code block, over 1 hour (check_code is sampled)."""
+    api_ref_min_blocks: int = 20
     """Share of tool calls that name an unknown tool or break its schema, over 15 minutes."""
     truncation_ratio: float = 0.1
     """Share of chat responses cut off by a token limit, over 15 minutes."""
@@ -84,6 +99,8 @@ class Config:
     retry_storm_per_second: float = 1.0
     """Retries a second of one function, over 5 minutes, that make a storm."""
     escalation_ratio: float = 0.1
+    fallback_ratio: float = 0.2
+    """Share of a fallback chain's requests its first path did not serve, over 15 minutes."""
     """Share of a fallback chain's requests handed to a human, over 15 minutes."""
     version_skew_for: str = "30m"
     """Fewer calls (or tool calls) in 15 minutes than this judge nothing: too few to say."""
@@ -96,6 +113,18 @@ class Config:
     def __post_init__(self) -> None:
         if self.latency_slo_le not in names.DURATION_BUCKETS:
             raise ValueError(f"latency_slo_le {self.latency_slo_le} is not a duration bucket")
+        if not self.app_gpu_selector and not _ONE_MATCHER.fullmatch(self.exporter_selector):
+            raise ValueError(
+                "app_gpu_selector: set it, as the exporter's selector"
+                f' {self.exporter_selector!r} is not one `label="value"` matcher to negate'
+            )
+
+    @property
+    def app_selector(self) -> str:
+        """`app_gpu_selector`, or the exporter's selector negated."""
+        if self.app_gpu_selector:
+            return self.app_gpu_selector
+        return self.exporter_selector.replace("=", "!=", 1)
 
     @property
     def free_at_full_ratio(self) -> float:
@@ -123,6 +152,7 @@ _GPU_METRICS: dict[str, names.MetricSpec] = {
     "ecc": names.GPU_ECC_ERRORS,
     "growth": names.GPU_PROCESS_MEMORY_GROWTH,
     "exhaustion": names.GPU_MEMORY_EXHAUSTION,
+    "process_used": names.GPU_PROCESS_MEMORY_USED,
     "collect_success": names.EXPORTER_COLLECT_SUCCESS,
     "last_success": names.EXPORTER_LAST_SUCCESS,
 }
@@ -146,8 +176,16 @@ _METRICS: dict[str, tuple[str, str]] = {
     "fallbacks": (names.AGENT_FALLBACKS.prom, "llm"),
     "escalations": (names.AGENT_ESCALATIONS.prom, "llm"),
     "component_info": (names.COMPONENT_INFO.prom, "llm"),
+    "code_blocks": (names.LLM_CODE_BLOCKS.prom, "llm"),
+    "api_refs": (names.LLM_HALLUCINATED_API_REFS.prom, "llm"),
+    "delta_bucket": (names.GPU_MEMORY_DELTA.prom + "_bucket", "llm"),
+    "delta_sum": (names.GPU_MEMORY_DELTA.prom + "_sum", "llm"),
+    "delta_count": (names.GPU_MEMORY_DELTA.prom + "_count", "llm"),
+    "app_used": (names.GPU_MEMORY_USED.prom, "app"),
+    "app_total": (names.GPU_MEMORY_TOTAL.prom, "app"),
 }
 _PLACEHOLDER = re.compile(r"\$([a-z_0-9]+)")
+_ONE_MATCHER = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"')
 
 # Recorded series used by more than one rule.
 USED_RATIO = "gpu:agentwatch_gpu_memory_used:ratio"
@@ -157,7 +195,20 @@ SLOW_RATIO = "job:gen_ai_client_operation_duration_seconds:slow_ratio_rate"
 TTFT_P90 = (
     "job_gen_ai_request_model:gen_ai_client_operation_time_to_first_chunk_seconds:p90_rate30m"
 )
+POD_PRESSURE = "namespace_pod:agentwatch_gpu_memory_used:max_ratio"
 PRESSURE = "job:agentwatch_gpu_memory_used:max_ratio"
+QUALITY_MEAN_5M = "job_gen_ai_evaluation_name:agentwatch_llm_quality_score:mean5m"
+QUALITY_PRESSURE = "job_gen_ai_evaluation_name:agentwatch_gpu_memory_used:max_ratio"
+QUALITY_PRODUCT = "job_gen_ai_evaluation_name:gpu_memory_pressure_llm_quality:product"
+FALLBACK_RATIO = "job_agentwatch_fallback_name:agentwatch_agent_fallbacks:ratio_rate15m"
+API_REF_RATIO = "job:agentwatch_llm_hallucinated_api_refs:ratio_rate1h"
+# VRAM per local inference, kept per process (job, instance and, where the scrape adds them,
+# namespace and pod), model and source.
+INFERENCE = "job, instance, namespace, pod, gen_ai_request_model, agentwatch_gpu_memory_source"
+INFERENCE_LEVEL = "instance_gen_ai_request_model_agentwatch_gpu_memory_source"
+INFERENCE_P50 = f"{INFERENCE_LEVEL}:agentwatch_gpu_memory_delta_bytes:p50_rate5m"
+INFERENCE_P50_FAST = f"{INFERENCE_LEVEL}:agentwatch_gpu_memory_delta_bytes:p50_rate1m"
+INFERENCE_GROWTH = f"{INFERENCE_LEVEL}:agentwatch_gpu_memory_delta_bytes:rate1m"
 HALLUCINATED_RATIO = "job:agentwatch_llm_hallucinated_tool_calls:ratio_rate15m"
 TRUNCATED_RATIO = "job:agentwatch_llm_response_flags_truncated:ratio_rate15m"
 QUALITY_MEAN = "job_gen_ai_evaluation_name:agentwatch_llm_quality_score:mean1h"
@@ -208,7 +259,11 @@ class Rules:
             if key in _METRICS:
                 name, kind = _METRICS[key]
                 c = self.config
-                selector = c.exporter_selector if kind == "exporter" else c.llm_selector
+                selector = {
+                    "exporter": c.exporter_selector,
+                    "app": c.app_selector,
+                    "llm": c.llm_selector,
+                }[kind]
                 return f"{name}{{{selector}}}" if selector else name
             value = getattr(self.config, key)
             if isinstance(value, tuple):
@@ -294,10 +349,17 @@ and {floor_rising(getattr(c, f"{tier}_floor_window"))}
                     ),
                 )
             )
+        exhausting = "(min_over_time($exhaustion[$leak_window]) < $exhaustion_seconds)"
+        top_grower = (
+            f"{exhausting} * on (instance, uuid) group_right ()"
+            " (0 * topk by (instance, uuid) (1, $growth) + 1)"
+        )
         rules += [
             self.alert(
                 "AgentwatchGpuMemoryExhaustionImminent",
-                "min_over_time($exhaustion[$leak_window]) < $exhaustion_seconds",
+                # The GPU's fastest-growing process is named (its pod is what a restart frees);
+                # a GPU whose leak the exporter cannot pin on a process still alerts, per GPU.
+                f"{top_grower}\nor ({exhausting} unless on (instance, uuid) {top_grower})",
                 for_="0s",  # the exporter's leak analysis has already debounced it
                 severity="critical",
                 team=team,
@@ -305,7 +367,9 @@ and {floor_rising(getattr(c, f"{tier}_floor_window"))}
                 f" {duration(c.exhaustion_seconds)}.",
                 description="The exporter's leak analysis predicts GPU {{ $labels.gpu }}"
                 " ({{ $labels.uuid }}) on {{ $labels.instance }} is full in"
-                " {{ $value | humanizeDuration }}.",
+                " {{ $value | humanizeDuration }}{{ if $labels.process }}; growing fastest:"
+                " {{ $labels.process }} (pid {{ $labels.pid }}, pod {{ $labels.namespace }}/"
+                "{{ $labels.pod }}){{ end }}.",
             ),
             self.alert(
                 "AgentwatchGpuProcessMemoryLeak",
@@ -321,6 +385,67 @@ and {floor_rising(getattr(c, f"{tier}_floor_window"))}
             ),
         ]
         return rules
+
+    # --- VRAM per local inference -------------------------------------------------------------
+
+    def gpu_inference(self) -> list[Rule]:
+        """What local inferences leave behind in GPU memory (`agentwatch.gpu.memory.delta`)."""
+        team = self.config.gpu_team
+        sources = '{agentwatch_gpu_memory_source=~"nvml|torch_allocated"}'
+
+        def live(series: str) -> str:
+            # Live tensors where torch reports them; the driver's figure, which also counts the
+            # caching allocator's pool, only for processes without torch's.
+            on = "on (job, instance, gen_ai_request_model)"
+            torch = f'{series}{{agentwatch_gpu_memory_source="torch_allocated"}}'
+            nvml = f'{series}{{agentwatch_gpu_memory_source="nvml"}}'
+            return f"({torch} or ({nvml} unless {on} {torch}))"
+
+        where = (
+            "{{ $labels.gen_ai_request_model }} in {{ $labels.job }} ({{ $labels.instance }}"
+            "{{ if $labels.pod }}, pod {{ $labels.namespace }}/{{ $labels.pod }}{{ end }})"
+        )
+        return [
+            self.record(
+                INFERENCE_P50,
+                f"histogram_quantile(0.5, sum by ({INFERENCE}, le)"
+                f" (rate($delta_bucket{sources}[5m])))",
+            ),
+            self.record(
+                INFERENCE_P50_FAST,
+                f"histogram_quantile(0.5, sum by ({INFERENCE}, le)"
+                f" (rate($delta_bucket{sources}[1m])))",
+            ),
+            self.record(INFERENCE_GROWTH, f"sum by ({INFERENCE}) (rate($delta_sum{sources}[1m]))"),
+            self.alert(
+                "AgentwatchGpuMemoryPerInferenceGrowing",
+                f"""
+{live(INFERENCE_P50)} > $memory_per_inference_bytes
+and sum by ({INFERENCE}) (increase($delta_count[5m])) >= $memory_per_inference_min_calls
+""",
+                for_="2m",
+                severity="warning",
+                team=team,
+                summary="Local inferences leave GPU memory behind: a leak per inference.",
+                description=f"Half the inferences of {where} over 5 minutes left more than"
+                " {{ $value | humanize1024 }}B of GPU memory"
+                f" ({{{{ $labels.agentwatch_gpu_memory_source }}}}) behind each.",
+            ),
+            self.alert(
+                "AgentwatchGpuMemoryPerInferenceLeakFast",
+                f"""
+{live(INFERENCE_GROWTH)} > $memory_leak_fast_bytes_per_second
+and {INFERENCE_P50_FAST} > $memory_per_inference_bytes
+""",
+                for_="0s",  # at this rate the GPU is full in minutes: no time to wait
+                severity="critical",
+                team=team,
+                summary="Local inferences fill the GPU's memory within minutes.",
+                description=f"Inferences of {where} grow its GPU memory"
+                " ({{ $labels.agentwatch_gpu_memory_source }}) by"
+                " {{ $value | humanize1024 }}B/s.",
+            ),
+        ]
 
     # --- GPU and exporter health --------------------------------------------------------------
 
@@ -465,6 +590,13 @@ sum by (job) (rate($hallucinated[15m]))
 """,
             ),
             self.record(
+                API_REF_RATIO,
+                """
+sum by (job) (rate($api_refs[1h]))
+/ (sum by (job) (rate($code_blocks[1h])) > 0)
+""",
+            ),
+            self.record(
                 TRUNCATED_RATIO,
                 """
 sum by (job) (rate($flags{agentwatch_response_flag="truncated"}[15m]))
@@ -565,6 +697,21 @@ and sum by (job) (increase($tool_calls[15m])) >= $quality_min_calls
                 f" {pct(c.hallucination_ratio)}).",
             ),
             self.alert(
+                "AgentwatchLlmHallucinatedApiReferences",
+                f"""
+{API_REF_RATIO} > $api_ref_ratio
+and sum by (job) (increase($code_blocks[1h])) >= $api_ref_min_blocks
+""",
+                for_="15m",
+                severity="warning",
+                team=team,
+                summary="An LLM service's generated code calls APIs that do not exist.",
+                description="The sampled Python code of {{ $labels.job }} over the last hour"
+                ' holds {{ $value | printf "%.2f" }} references to modules, attributes or keywords'
+                " that do not exist per code block (threshold"
+                f" {c.api_ref_ratio:g}).",
+            ),
+            self.alert(
                 "AgentwatchLlmTruncationRatioHigh",
                 f"""
 {TRUNCATED_RATIO} > $truncation_ratio
@@ -585,32 +732,96 @@ and sum by (job) (increase($duration_count{{gen_ai_operation_name="chat"}}[15m])
     # --- correlation --------------------------------------------------------------------------
 
     def correlation(self) -> list[Rule]:
-        """Rolling Pearson correlation of the fleet's GPU memory pressure with LLM latency."""
-        w = self.config.correlation_window
-        x, y = PRESSURE, LATENCY_MEAN
-        return [
-            self.record(
-                y,
-                "sum by (job) (rate($duration_sum[5m]))\n"
-                "/ (sum by (job) (rate($duration_count[5m])) > 0)",
-            ),
-            # The fleet's highest memory pressure, copied onto each service's latency series so
-            # that x, y and x*y are sampled at the same instants.
-            self.record(x, f"max({USED_RATIO}) + on () group_right () (0 * {y})"),
-            self.record(PRODUCT, f"{x} * {y}"),
-            self.record(
-                f"job:gpu_memory_pressure_llm_latency:pearson{w}",
+        """Each service's GPU memory pressure, correlated with its latency and its quality.
+
+        A service's pressure is the fullest GPU its own processes hold memory on: the
+        exporter's per-process series joined on (namespace, pod) with the service's LLM series
+        (which carry `namespace` and `pod` where Prometheus scrapes the pod, or
+        `k8s_namespace_name` and `k8s_pod_name` from the collector's k8sattributes), or the
+        GPU series the service serves itself (`instrument(prometheus=)`, same job).
+        """
+        c, w = self.config, self.config.correlation_window
+        pods = (
+            'label_replace(label_replace($duration_count, "namespace", "${1}",'
+            ' "k8s_namespace_name", "(.+)"), "pod", "${1}", "k8s_pod_name", "(.+)")'
+        )
+
+        def pearson(x: str, y: str, product: str, name: str) -> Rule:
+            return self.record(
+                name,
                 f"""
 clamp(
-  (avg_over_time({PRODUCT}[{w}]) - avg_over_time({x}[{w}]) * avg_over_time({y}[{w}]))
+  (avg_over_time({product}[{w}]) - avg_over_time({x}[{w}]) * avg_over_time({y}[{w}]))
   / (
     (stddev_over_time({x}[{w}]) > $correlation_min_stddev)
     * (stddev_over_time({y}[{w}]) > $correlation_min_stddev)
   ),
   -1, 1
 )
-and count_over_time({PRODUCT}[{w}]) >= $correlation_min_samples
+and count_over_time({product}[{w}]) >= $correlation_min_samples
 """,
+            )
+
+        score = "sum by (job, gen_ai_evaluation_name)"
+        return [
+            self.record(
+                POD_PRESSURE,
+                f"max by (namespace, pod) ({USED_RATIO} * on (instance, uuid) group_right ()"
+                ' (0 * $process_used{pod!=""} + 1))',
+            ),
+            self.record(
+                PRESSURE,
+                f"""
+max by (job) (
+  {POD_PRESSURE}
+  * on (namespace, pod) group_right () (0 * count by (job, namespace, pod) ({pods}) + 1)
+)
+or max by (job) ($app_used / on (job, instance, uuid) ($app_total > 0))
+""",
+            ),
+            self.record(
+                LATENCY_MEAN,
+                "sum by (job) (rate($duration_sum[5m]))\n"
+                "/ (sum by (job) (rate($duration_count[5m])) > 0)",
+            ),
+            self.record(PRODUCT, f"{PRESSURE} * {LATENCY_MEAN}"),
+            pearson(
+                PRESSURE, LATENCY_MEAN, PRODUCT, f"job:gpu_memory_pressure_llm_latency:pearson{w}"
+            ),
+            self.record(
+                QUALITY_MEAN_5M,
+                f"{score} (rate($score_sum[5m]))\n/ ({score} (rate($score_count[5m])) > 0)",
+            ),
+            # The service's pressure copied onto each of its evaluations' series, so that x, y
+            # and x*y of one coefficient have the same labels and instants.
+            self.record(
+                QUALITY_PRESSURE,
+                f"{PRESSURE} * on (job) group_right () (0 * {QUALITY_MEAN_5M} + 1)",
+            ),
+            self.record(QUALITY_PRODUCT, f"{QUALITY_PRESSURE} * {QUALITY_MEAN_5M}"),
+            pearson(
+                QUALITY_PRESSURE,
+                QUALITY_MEAN_5M,
+                QUALITY_PRODUCT,
+                f"job_gen_ai_evaluation_name:gpu_memory_pressure_llm_quality:pearson{w}",
+            ),
+            self.alert(
+                "AgentwatchLlmQualityDropUnderGpuMemoryPressure",
+                f"""
+avg_over_time({QUALITY_MEAN_5M}[15m])
+  < $quality_drop_factor * avg_over_time({QUALITY_MEAN_5M}[6h] offset 15m)
+and on (job) {PRESSURE} >= $memory_pressure_ratio
+and {score} (increase($score_count[15m])) >= $quality_min_evaluations
+""",
+                for_="5m",
+                severity="warning",
+                team=c.llm_team,
+                summary="An LLM service's quality drops while its GPU is short of memory.",
+                description="The mean {{ $labels.gen_ai_evaluation_name }} score of"
+                ' {{ $labels.job }} over 15 minutes is {{ $value | printf "%.2f" }}, under'
+                f" {pct(c.quality_drop_factor)} of the 6 hours before, while a GPU it uses is"
+                f" over {pct(c.memory_pressure_ratio)} full: suspect offloading, smaller"
+                " batches or a degraded fallback model.",
             ),
         ]
 
@@ -618,6 +829,10 @@ and count_over_time({PRODUCT}[{w}]) >= $correlation_min_samples
         """Quality scores, circuit breakers, retry storms, escalations and version skew."""
         c, team = self.config, self.config.llm_team
         by_chain = "job, agentwatch_fallback_name"
+        attempts = (
+            f"sum by ({by_chain}, agentwatch_fallback_path)"
+            ' (rate($fallbacks{agentwatch_fallback_path!="human"}[15m]))'
+        )
         return [
             self.record(
                 QUALITY_MEAN,
@@ -636,6 +851,25 @@ sum by ({by_chain}) (rate($escalations[15m]))
     sum by ({by_chain}) (rate($fallbacks{{agentwatch_fallback_outcome="served"}}[15m]))
     or 0 * sum by ({by_chain}) (rate($escalations[15m]))
   )
+)
+""",
+            ),
+            # A chain's first path is the one every request tries: the path with the most
+            # attempts. The share of its attempts that failed or were rejected is the share of
+            # requests some later path (or a human) had to serve.
+            self.record(
+                FALLBACK_RATIO,
+                f"""
+max by ({by_chain}) (
+  (
+    sum by ({by_chain}, agentwatch_fallback_path) (
+      rate($fallbacks{{agentwatch_fallback_outcome=~"failed|rejected"}}[15m])
+    )
+    or 0 * {attempts}
+  )
+  / ({attempts} > 0)
+  and on ({by_chain}, agentwatch_fallback_path)
+  ({attempts} == on ({by_chain}) group_left () max by ({by_chain}) ({attempts}))
 )
 """,
             ),
@@ -681,6 +915,22 @@ sum by (job, agentwatch_retry_function) (
                 " {{ $value | humanize }} times a second.",
             ),
             self.alert(
+                "AgentwatchAgentFallbackRatioHigh",
+                f"""
+{FALLBACK_RATIO} > $fallback_ratio
+and sum by ({by_chain}) (increase($fallbacks{{agentwatch_fallback_outcome="served"}}[15m]))
+  >= $quality_min_calls
+""",
+                for_="10m",
+                severity="warning",
+                team=team,
+                summary="A fallback chain's first path fails too often: later paths serve.",
+                description="{{ $value | humanizePercentage }} of the requests of fallback"
+                " chain {{ $labels.agentwatch_fallback_name }} in {{ $labels.job }} were not"
+                " served by its first path over 15 minutes (threshold"
+                f" {pct(c.fallback_ratio)}).",
+            ),
+            self.alert(
                 "AgentwatchAgentEscalationRatioHigh",
                 f"""
 {ESCALATION_RATIO} > $escalation_ratio
@@ -720,6 +970,11 @@ count by (job, agentwatch_component_name) (
                         "name": "agentwatch.gpu.memory",
                         "interval": "15s",
                         "rules": self.gpu_memory(),
+                    },
+                    {
+                        "name": "agentwatch.gpu.inference",
+                        "interval": "15s",
+                        "rules": self.gpu_inference(),
                     },
                     {
                         "name": "agentwatch.gpu.health",

@@ -468,6 +468,27 @@ LLM_HALLUCINATED_API_REFS = MetricSpec(
     "blocks of sampled LLM responses.",
 )
 
+# Local inference (transformers, vLLM offline, llama.cpp in the same process): what one call did
+# to this process's GPU memory. Negative deltas (memory freed) fall in the first bucket.
+MIB = 1024.0 * 1024.0
+MEMORY_DELTA_BUCKETS = (0.0, *(MIB * 4**i for i in range(8)))  # 0, 1 MiB, 4 MiB, ... 16 GiB
+GPU_MEMORY_DELTA = MetricSpec(
+    "agentwatch_gpu_memory_delta_bytes",
+    "agentwatch.gpu.memory.delta",
+    Kind.HISTOGRAM,
+    "By",
+    (
+        "gen_ai_operation_name",
+        "gen_ai_provider_name",
+        "gen_ai_request_model",
+        "agentwatch_gpu_memory_source",
+    ),
+    "Change of this process's GPU memory over one local inference (after minus before), by "
+    "source: nvml (the driver's per-process figure), torch_allocated (live tensors) and "
+    "torch_reserved (the caching allocator's pool). Sampled.",
+    MEMORY_DELTA_BUCKETS,
+)
+
 AGENT_METRICS: tuple[MetricSpec, ...] = (
     LLM_CODE_BLOCKS,
     LLM_HALLUCINATED_API_REFS,
@@ -495,6 +516,7 @@ LLM_METRICS: tuple[MetricSpec, ...] = (
     LLM_TOOL_CALLS,
     LLM_HALLUCINATED_TOOL_CALLS,
     LLM_RESPONSE_FLAGS,
+    GPU_MEMORY_DELTA,
 )
 """Every metric the LLM-client instrumentation emits."""
 

@@ -70,6 +70,8 @@ class Telemetry:
         self.tool_calls = counter(meter, names.LLM_TOOL_CALLS)
         self.hallucinated_tool_calls = counter(meter, names.LLM_HALLUCINATED_TOOL_CALLS)
         self.response_flags = counter(meter, names.LLM_RESPONSE_FLAGS)
+        self.gpu_memory_delta = histogram(meter, names.GPU_MEMORY_DELTA)
+        """Bytes of GPU memory one local inference left behind (instrumentation/local)."""
         self.tool_checker = ToolCallChecker()
         self.code_blocks = counter(meter, names.LLM_CODE_BLOCKS)
         self.hallucinated_api_refs = counter(meter, names.LLM_HALLUCINATED_API_REFS)

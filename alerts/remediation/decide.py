@@ -27,10 +27,14 @@ from dataclasses import dataclass
 from agentwatch.alerts.remediation.target import Workload
 from agentwatch.alerts.remediation.webhook import RESOLVED, Alert
 
+# The alerts that name the leaking workload (a process's pod or container, or the pod of the
+# inferences that leak). AgentwatchGpuMemoryFillingUp names a GPU only: whose pod to restart is
+# a person's call, so it pages and restarts nothing.
 DEFAULT_ALERTNAMES = (
     "AgentwatchGpuProcessMemoryLeak",
     "AgentwatchGpuMemoryExhaustionImminent",
-    "AgentwatchGpuMemoryFillingUp",
+    "AgentwatchGpuMemoryPerInferenceGrowing",
+    "AgentwatchGpuMemoryPerInferenceLeakFast",
 )
 ACTED = "acted"
 DRY_RUN = "dry-run"

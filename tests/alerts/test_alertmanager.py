@@ -22,17 +22,14 @@ from typing import Any
 import pytest
 import yaml
 
+from agentwatch.alerts.remediation.decide import DEFAULT_ALERTNAMES
 from tests.helpers import require_binary
 from tests.prometheus import LOOPBACK, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "alerts" / "alertmanager.yml"
 TEMPLATES = REPO / "alerts" / "templates"
-REMEDIATION = {
-    "AgentwatchGpuProcessMemoryLeak",
-    "AgentwatchGpuMemoryExhaustionImminent",
-    "AgentwatchGpuMemoryFillingUp",
-}
+REMEDIATION = set(DEFAULT_ALERTNAMES)
 
 pytestmark = pytest.mark.prometheus
 
@@ -73,9 +70,21 @@ ROUTES = {
         ["alertname=AgentwatchGpuMemoryExhaustionImminent", "severity=critical", *GPU],
         "remediation,page-ml-platform",
     ),
+    # It names a GPU, not a workload: people decide what to restart.
     "filling-up-warning": (
         ["alertname=AgentwatchGpuMemoryFillingUp", "severity=warning", *GPU],
-        "remediation,slack-ml-platform",
+        "slack-ml-platform",
+    ),
+    "per-inference-leak-critical": (
+        [
+            "alertname=AgentwatchGpuMemoryPerInferenceLeakFast",
+            "severity=critical",
+            "team=ml-platform",
+            "job=chat-api",
+            "namespace=prod",
+            "pod=chat-0",
+        ],
+        "remediation,page-ml-platform",
     ),
     "gpu-lost": (["alertname=AgentwatchGpuLost", "severity=critical", *GPU], "page-ml-platform"),
     "thermal": (
@@ -372,8 +381,6 @@ def test_a_critical_tier_silences_its_warning_tier(alertmanager: tuple[str, Sink
     time.sleep(3)
     sent = {(r, gpu, severity) for r, _, gpu, severity in sink.received}
     assert sent == {
-        ("remediation", "0", "critical"),
         ("page-ml-platform", "0", "critical"),
-        ("remediation", "1", "warning"),
         ("slack-ml-platform", "1", "warning"),
     }

@@ -286,11 +286,23 @@ def test_every_label_the_rules_match_or_keep_is_one_the_metric_has() -> None:
     known = emitted()
     target = {"job", "instance", "le"}
     for rule in rules():
-        for metric, matchers in re.findall(r"([a-z_]+)\{([^}]*)\}", rule["expr"]):
+        for metric, matchers in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", rule["expr"]):
             labels = set(re.findall(r"(\w+)\s*(?:=~|!=|!~|=)", matchers))
-            allowed = set(known[metric].labels) if metric in known else set()
+            if ":" in metric:  # a recorded series keeps labels of the metrics it is made of
+                allowed = {lab for spec in names.ALL_METRICS for lab in spec.labels}
+            else:
+                allowed = set(known[metric].labels) if metric in known else set()
             assert labels <= allowed | target, f"{metric}: {labels - allowed - target}"
         for clause in re.findall(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)", rule["expr"]):
             for label in filter(None, (label.strip() for label in clause.split(","))):
                 spec_labels = {lab for spec in names.ALL_METRICS for lab in spec.labels}
                 assert label in spec_labels | target, f"{rule}: unknown label {label}"
+
+
+def test_the_apps_gpu_selector_is_the_exporters_negated_or_given() -> None:
+    assert Config().app_selector == 'job!="agentwatch-exporter"'
+    assert Config(exporter_selector='job="gpu-nodes"').app_selector == 'job!="gpu-nodes"'
+    with pytest.raises(ValueError, match="app_gpu_selector"):
+        Config(exporter_selector='job=~"gpu-.*",cluster="a"')
+    given = Config(exporter_selector='job=~"gpu-.*"', app_gpu_selector='job=~"app-.*"')
+    assert given.app_selector == 'job=~"app-.*"'

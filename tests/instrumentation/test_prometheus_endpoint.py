@@ -258,6 +258,7 @@ INSTRUMENTS: dict[str, tuple[str, float]] = {
     names.LLM_TOOL_CALLS.prom: ("tool_calls", 2),
     names.LLM_HALLUCINATED_TOOL_CALLS.prom: ("hallucinated_tool_calls", 1),
     names.LLM_RESPONSE_FLAGS.prom: ("response_flags", 1),
+    names.GPU_MEMORY_DELTA.prom: ("gpu_memory_delta", 3 * 1024 * 1024),
 }
 
 
@@ -277,6 +278,7 @@ def contract_attributes(spec: names.MetricSpec) -> dict[str, Any]:
         "error": sc.ERROR,
         "agentwatch_tool_call_reason": sc.TOOL_CALL_REASON,
         "agentwatch_response_flag": sc.RESPONSE_FLAG,
+        "agentwatch_gpu_memory_source": sc.GPU_MEMORY_SOURCE,
     }
     return {otel[label]: 443 if label == "server_port" else "x" for label in spec.labels}
 
