@@ -34,7 +34,8 @@ MAX_CHECKED_TOOL_CALLS = 256
 def error_type(exc: BaseException) -> str:
     """`error.type` of an exception: the provider's HTTP status if it has one, else its class."""
     status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
+    # An HTTP status only: ollama's ResponseError says -1 for an error sent inside a stream.
+    if isinstance(status, int) and status >= 100:
         return str(status)
     return type(exc).__qualname__
 

@@ -26,6 +26,9 @@ log = logging.getLogger("agentwatch.instrumentation")
 INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "openai": ("agentwatch.instrumentation.openai", "OpenAIInstrumentor"),
     "anthropic": ("agentwatch.instrumentation.anthropic", "AnthropicInstrumentor"),
+    "ollama": ("agentwatch.instrumentation.ollama", "OllamaInstrumentor"),
+    "botocore": ("agentwatch.instrumentation.bedrock", "BedrockInstrumentor"),
+    "litellm": ("agentwatch.instrumentation.litellm", "LiteLLMInstrumentor"),
 }
 """SDK module -> (our module, instrumentor class)."""
 
