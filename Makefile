@@ -50,6 +50,7 @@ fmt: $(PY)  ## format and fix what ruff can
 bench: venv  ## run the benchmarks and print their ratios
 	$(PY) benchmarks/exporter_bench.py
 	$(PY) benchmarks/instrumentation_bench.py
+	$(PY) benchmarks/clients_bench.py
 	$(PY) benchmarks/codecheck_bench.py
 
 demo: venv  ## run the exporter on this machine (simulated GPUs when no NVIDIA driver is present)

@@ -34,7 +34,7 @@ from opentelemetry.trace import SpanKind, Tracer, use_span
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import Row, exit_code, table, write_json  # noqa: E402
+from bench_report import Row, exit_code, table, write_json  # noqa: E402
 
 from agentwatch.instrumentation.content import ContentPolicy  # noqa: E402
 from agentwatch.instrumentation.telemetry import Telemetry  # noqa: E402

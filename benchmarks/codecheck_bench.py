@@ -17,8 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_report import Row, exit_code, table  # noqa: E402
 
 from agentwatch.instrumentation.codecheck import check_source
 
@@ -86,25 +89,6 @@ class Counts:
 
 FULL = Counts(lines=1000, repeats=30, commands=5)
 QUICK = Counts(lines=1000, repeats=2, commands=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    """One line of the report; `target` is an upper bound."""
-
-    name: str
-    value: float
-    unit: str
-    baseline: float | None = None
-    target: float | None = None
-
-    @property
-    def ratio(self) -> float | None:
-        return self.value / self.baseline if self.baseline else None
-
-    @property
-    def passed(self) -> bool | None:
-        return None if self.target is None else self.value <= self.target
 
 
 def source(lines: int) -> str:
@@ -177,27 +161,6 @@ def bench(counts: Counts) -> tuple[list[Row], int, int]:
         base_wall = command_wall(path, BASELINE_RUNNER, counts.commands)
     rows.append(Row("command.wall", wall * 1e3, "ms", base_wall * 1e3, TARGET_MS))
     return rows, text.count("\n"), found
-
-
-def table(rows: Sequence[Row]) -> str:
-    """The report as aligned columns."""
-
-    def num(value: float | None, spec: str = ".4g") -> str:
-        return "" if value is None else format(value, spec)
-
-    verdict = {None: "", True: "ok", False: "MISSED"}
-    lines = [f"{'metric':<20}{'value':>10} {'unit':<5}{'baseline':>10}{'ratio':>10}{'target':>7}"]
-    for r in rows:
-        lines.append(
-            f"{r.name:<20}{num(r.value):>10} {r.unit:<5}{num(r.baseline):>10}"
-            f"{num(r.ratio, '.3g'):>10}{num(r.target):>7}  {verdict[r.passed]}"
-        )
-    return "\n".join(lines)
-
-
-def exit_code(rows: Iterable[Row], check: bool) -> int:
-    """1 when `check` is asked for and a row missed its target, else 0."""
-    return int(check and any(row.passed is False for row in rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,6 @@ import functools
 import gc
 import gzip
 import http.client
-import json
 import logging
 import re
 import resource
@@ -23,11 +22,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import prometheus_client as prom
 from prometheus_client import generate_latest as text_of
 from prometheus_client.openmetrics.exposition import generate_latest as _openmetrics
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_report import Row, exit_code, table, write_json  # noqa: E402
 
 from agentwatch.exporter.app import ExporterApp, ExporterOptions
 from agentwatch.exporter.exposition import ExpositionCache
@@ -65,25 +68,6 @@ class Counts:
 
 FULL = Counts(warmup=600, cycles=300, scrapes=2000, http=300, memory_seconds=15.0)
 QUICK = Counts(warmup=5, cycles=5, scrapes=20, http=5, memory_seconds=1.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    """One line of the report; `target` is an upper bound."""
-
-    name: str
-    value: float
-    unit: str
-    baseline: float | None = None
-    target: float | None = None
-
-    @property
-    def ratio(self) -> float | None:
-        return self.value / self.baseline if self.baseline else None
-
-    @property
-    def passed(self) -> bool | None:
-        return None if self.target is None else self.value <= self.target
 
 
 class Clock:
@@ -386,27 +370,6 @@ def bench_memory(counts: Counts) -> list[Row]:
     ]
 
 
-def table(rows: Sequence[Row]) -> str:
-    """The report as aligned columns."""
-
-    def num(value: float | None, spec: str = ".4g") -> str:
-        return "" if value is None else format(value, spec)
-
-    verdict = {None: "", True: "ok", False: "MISSED"}
-    lines = [f"{'metric':<46}{'value':>10} {'unit':<5}{'baseline':>10}{'ratio':>10}{'target':>7}"]
-    for r in rows:
-        lines.append(
-            f"{r.name:<46}{num(r.value):>10} {r.unit:<5}{num(r.baseline):>10}"
-            f"{num(r.ratio, '.3g'):>10}{num(r.target):>7}  {verdict[r.passed]}"
-        )
-    return "\n".join(lines)
-
-
-def exit_code(rows: Iterable[Row], check: bool) -> int:
-    """1 when `check` is asked for and a row missed its target, else 0."""
-    return int(check and any(row.passed is False for row in rows))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts, for the smoke test")
@@ -424,9 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"agentwatch exporter benchmark: 8 GPUs x 8 processes; {counts}")
     print(table(rows))
     if args.json:
-        report = [dict(dataclasses.asdict(r), ratio=r.ratio, passed=r.passed) for r in rows]
-        with open(args.json, "w") as out:
-            json.dump({"counts": dataclasses.asdict(counts), "rows": report}, out, indent=2)
+        write_json(args.json, rows, counts=dataclasses.asdict(counts))
     return exit_code(rows, args.check)
 
 

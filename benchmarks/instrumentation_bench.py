@@ -20,7 +20,8 @@ import logging
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -30,6 +31,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, Tracer, use_span
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_report import Row, exit_code, table, write_json  # noqa: E402
 
 from agentwatch.instrumentation import semconv as sc
 from agentwatch.instrumentation.content import ContentPolicy
@@ -86,25 +90,6 @@ class Counts:
 
 FULL = Counts(rounds=15, warmup=2, calls=150, streams=30)
 QUICK = Counts(rounds=2, warmup=1, calls=4, streams=2)
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    """One line of the report; `target` is an upper bound on `value`."""
-
-    name: str
-    value: float
-    unit: str
-    baseline: float | None = None
-    target: float | None = None
-
-    @property
-    def ratio(self) -> float | None:
-        return self.value / self.baseline if self.baseline else None
-
-    @property
-    def passed(self) -> bool | None:
-        return None if self.target is None else self.value <= self.target
 
 
 # -- the fake API: real wire formats, answered from memory ------------------------------------
@@ -497,27 +482,6 @@ def rows_of(samples: dict[str, dict[str, list[float]]]) -> list[Row]:
     return rows
 
 
-def table(rows: Sequence[Row]) -> str:
-    """The report as aligned columns."""
-
-    def num(value: float | None, spec: str = ".4g") -> str:
-        return "" if value is None else format(value, spec)
-
-    verdict = {None: "", True: "ok", False: "MISSED"}
-    lines = [f"{'metric':<40}{'value':>10} {'unit':<5}{'baseline':>10}{'ratio':>10}{'target':>7}"]
-    for r in rows:
-        lines.append(
-            f"{r.name:<40}{num(r.value):>10} {r.unit:<5}{num(r.baseline):>10}"
-            f"{num(r.ratio, '.3g'):>10}{num(r.target):>7}  {verdict[r.passed]}"
-        )
-    return "\n".join(lines)
-
-
-def exit_code(rows: Iterable[Row], check: bool) -> int:
-    """1 when `check` is asked for and a row missed its target, else 0."""
-    return int(check and any(row.passed is False for row in rows))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts, for the smoke test")
@@ -538,9 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(table(rows))
     if args.json:
-        report = [dict(dataclasses.asdict(r), ratio=r.ratio, passed=r.passed) for r in rows]
-        with open(args.json, "w") as out:
-            json.dump({"counts": dataclasses.asdict(counts), "rows": report}, out, indent=2)
+        write_json(args.json, rows, counts=dataclasses.asdict(counts))
     return exit_code(rows, args.check)
 
 
