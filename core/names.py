@@ -469,7 +469,8 @@ LLM_HALLUCINATED_API_REFS = MetricSpec(
 )
 
 # Local inference (transformers, vLLM offline, llama.cpp in the same process): what one call did
-# to this process's GPU memory. Negative deltas (memory freed) fall in the first bucket.
+# to this process's GPU memory. Memory freed is recorded as 0 (OpenTelemetry histograms take no
+# negative values); the span keeps the signed delta.
 MIB = 1024.0 * 1024.0
 MEMORY_DELTA_BUCKETS = (0.0, *(MIB * 4**i for i in range(8)))  # 0, 1 MiB, 4 MiB, ... 16 GiB
 GPU_MEMORY_DELTA = MetricSpec(
@@ -485,7 +486,7 @@ GPU_MEMORY_DELTA = MetricSpec(
     ),
     "Change of this process's GPU memory over one local inference (after minus before), by "
     "source: nvml (the driver's per-process figure), torch_allocated (live tensors) and "
-    "torch_reserved (the caching allocator's pool). Sampled.",
+    "torch_reserved (the caching allocator's pool); memory freed counts as 0. Sampled.",
     MEMORY_DELTA_BUCKETS,
 )
 

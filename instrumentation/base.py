@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
@@ -60,6 +61,9 @@ class ClientInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped bas
     _instruments: tuple[str, ...] = ()
     module: str = ""
     """The SDK's top-level module, probed before anything is imported."""
+    defer_until_imported: bool = True
+    """Patch only once the application imports `module`: an SDK that is installed but unused
+    costs no import (cohere's or LiteLLM's take a second or more)."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The SDK versions this instrumentation supports (pip requirement strings)."""
@@ -78,6 +82,22 @@ class ClientInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped bas
             return
         telemetry = kwargs.get("telemetry") or shared_telemetry(**kwargs)
         self._wrapped: list[tuple[Any, str]] = []
+        self._generation = getattr(self, "_generation", 0) + 1
+        if self.defer_until_imported and self.module not in sys.modules:
+            # Patched when the application imports the SDK, not before: importing it here
+            # would cost a process that never uses it the SDK's import (LiteLLM's takes
+            # seconds, and may fetch its price map from the internet).
+            generation = self._generation
+
+            def patch_on_import(_module: Any) -> None:
+                if self._generation == generation:  # not uninstrumented (or redone) since
+                    self._patch(telemetry)
+
+            wrapt.register_post_import_hook(patch_on_import, self.module)
+            return
+        self._patch(telemetry)
+
+    def _patch(self, telemetry: Telemetry) -> None:
         for module_name, path, factory in self.targets():
             owner_name, _, method = path.rpartition(".")
             try:
@@ -95,6 +115,7 @@ class ClientInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped bas
             self._wrapped.append((owner, method))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._generation = getattr(self, "_generation", 0) + 1  # a pending import hook: off
         for owner, method in getattr(self, "_wrapped", []):
             current = owner.__dict__.get(method)
             # wrapt 2's FunctionWrapper is no ObjectProxy; in wrapt 1 it is one.

@@ -34,8 +34,10 @@ MAX_CHECKED_TOOL_CALLS = 256
 def error_type(exc: BaseException) -> str:
     """`error.type` of an exception: the provider's HTTP status if it has one, else its class."""
     status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):  # google-genai's APIError: `code` is the HTTP status
+        status = getattr(exc, "code", None)
     # An HTTP status only: ollama's ResponseError says -1 for an error sent inside a stream.
-    if isinstance(status, int) and status >= 100:
+    if isinstance(status, int) and 100 <= status <= 599:
         return str(status)
     return type(exc).__qualname__
 

@@ -3,9 +3,11 @@
 Providers: the ones passed in, else the global OpenTelemetry providers, else SDK providers built
 from the standard `OTEL_*` variables and made global (see `agentwatch.instrumentation.providers`).
 A client that is not installed costs nothing: its module is probed with
-`importlib.util.find_spec`, never imported. `opentelemetry-instrument python app.py` reaches the
-same instrumentors through their `opentelemetry_instrumentor` entry points; the instrumentors are
-singletons, so using both ways in one process still instruments each SDK once.
+`importlib.util.find_spec`, never imported; one that is installed is patched when the
+application imports it (a post-import hook, `ClientInstrumentor.defer_until_imported`), so an
+SDK the process never uses costs no import either. `opentelemetry-instrument python app.py`
+reaches the same instrumentors through their `opentelemetry_instrumentor` entry points; the
+instrumentors are singletons, so using both ways in one process still instruments each SDK once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "ollama": ("agentwatch.instrumentation.ollama", "OllamaInstrumentor"),
     "botocore": ("agentwatch.instrumentation.bedrock", "BedrockInstrumentor"),
     "litellm": ("agentwatch.instrumentation.litellm", "LiteLLMInstrumentor"),
+    "google.genai": ("agentwatch.instrumentation.google_genai", "GoogleGenAIInstrumentor"),
+    "mistralai": ("agentwatch.instrumentation.mistralai", "MistralInstrumentor"),
+    "cohere": ("agentwatch.instrumentation.cohere", "CohereInstrumentor"),
+    "transformers": ("agentwatch.instrumentation.transformers", "TransformersInstrumentor"),
+    "vllm": ("agentwatch.instrumentation.vllm", "VllmInstrumentor"),
+    "llama_cpp": ("agentwatch.instrumentation.llama_cpp", "LlamaCppInstrumentor"),
 }
 """SDK module -> (our module, instrumentor class)."""
 

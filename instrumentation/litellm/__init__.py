@@ -10,8 +10,10 @@ provider. Responses are OpenAI-shaped and read as the OpenAI module reads them (
 
 No double counting: each call runs as a traced gateway call (`agentwatch.instrumentation.
 gateway`), so when LiteLLM itself calls an SDK agentwatch instruments (openai, anthropic),
-only the LiteLLM span is recorded. LiteLLM may fetch its model cost map from the internet at
-import: set `LITELLM_LOCAL_MODEL_COST_MAP=True` where that must not happen (tests do).
+only the LiteLLM span is recorded. LiteLLM's import is heavy and may fetch its model cost map
+from the internet (`LITELLM_LOCAL_MODEL_COST_MAP=True` stops that; the tests set it), so
+`instrument()` never imports it: the functions are wrapped when the application imports
+`litellm` (a post-import hook), or at once when it already has.
 Known limits: `litellm.Router`, `text_completion`, `embedding` and `responses` are not wrapped;
 `error.type` is the HTTP status of LiteLLM's exceptions (`status_code`), else their class.
 """

@@ -115,7 +115,7 @@ def test_clients_limits_what_is_instrumented(undo: None) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"clients": ("openai", "cohere")}, "unknown clients ['cohere']"),
+        ({"clients": ("openai", "palm")}, "unknown clients ['palm']"),
         ({"prometheus": "127.0.0.1:0", "meter_provider": MeterProvider()}, "pass no meter"),
     ],
     ids=["unknown-client", "prometheus-with-meter-provider"],

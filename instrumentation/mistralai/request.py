@@ -1,0 +1,191 @@
+"""What a Mistral chat request says, as GenAI span attributes: server, parameters, content.
+
+Everything here reads the keyword arguments the caller passed and never changes them. The
+SDK's `UNSET` sentinel and None count as absent. Messages and tools may be dicts or the SDK's
+pydantic models. Content is converted to the conventions' JSON shapes only when the content
+policy is on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from agentwatch.instrumentation import semconv as sc
+from agentwatch.instrumentation.quality.toolcalls import Tool, openai_tools
+from agentwatch.instrumentation.telemetry import Telemetry
+from agentwatch.instrumentation.values import as_float, as_int, as_str, field
+
+PROVIDER = "mistral_ai"
+_JSON_FORMATS = frozenset({"json_object", "json_schema"})
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def given(value: Any) -> bool:
+    """False for None and the SDK's `Unset` sentinel."""
+    return value is not None and type(value).__name__ != "Unset"
+
+
+def arg(kwargs: Mapping[str, Any], key: str) -> Any:
+    """A keyword argument, None when absent or `UNSET`."""
+    value = kwargs.get(key)
+    return value if given(value) else None
+
+
+def server(instance: Any) -> tuple[str | None, int | None]:
+    """(`server.address`, `server.port`) of the resource's configured server."""
+    try:
+        url, _ = instance.sdk_configuration.get_server_details()
+        parts = urlsplit(url)
+        return parts.hostname or None, parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except Exception:  # an SDK release without it, or a URL it cannot parse: left out
+        return None, None
+
+
+def _stop(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """An SDK model as the dict it sends; anything else as it is."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return dump(mode="json", exclude_none=True)
+        except Exception:  # a model that cannot dump itself: read it by attribute instead
+            return value
+    return value
+
+
+def output_type(kwargs: Mapping[str, Any]) -> str | None:
+    """`json` for a `json_object` / `json_schema` response format, `text` for `text`."""
+    kind = field(arg(kwargs, "response_format"), "type")
+    kind = getattr(kind, "value", kind)
+    if kind in _JSON_FORMATS:
+        return sc.OUTPUT_TYPE_JSON
+    return sc.OUTPUT_TYPE_TEXT if kind == "text" else None
+
+
+def offered_tools(tools: Any) -> dict[str, Tool]:
+    """The function tools of a request (OpenAI's shape: `{"type", "function": {...}}`)."""
+    if not isinstance(tools, (list, tuple)):
+        return {}
+    return openai_tools([_plain(t) for t in tools])
+
+
+def chat_attributes(
+    telemetry: Telemetry, kwargs: Mapping[str, Any], stream: bool
+) -> dict[str, Any]:
+    """Span attributes of a chat request (`complete`, `stream` and their async twins)."""
+    n = as_int(arg(kwargs, "n"))
+    attrs: dict[str, Any] = {
+        sc.REQUEST_MAX_TOKENS: as_int(arg(kwargs, "max_tokens")),
+        sc.REQUEST_TEMPERATURE: as_float(arg(kwargs, "temperature")),
+        sc.REQUEST_TOP_P: as_float(arg(kwargs, "top_p")),
+        sc.REQUEST_TOP_K: as_float(arg(kwargs, "top_k")),
+        sc.REQUEST_PRESENCE_PENALTY: as_float(arg(kwargs, "presence_penalty")),
+        sc.REQUEST_FREQUENCY_PENALTY: as_float(arg(kwargs, "frequency_penalty")),
+        sc.REQUEST_STOP_SEQUENCES: _stop(arg(kwargs, "stop")),
+        sc.REQUEST_SEED: as_int(arg(kwargs, "random_seed")),
+        sc.REQUEST_CHOICE_COUNT: n if n is not None and n != 1 else None,
+        sc.REQUEST_STREAM: stream,
+        sc.OUTPUT_TYPE: output_type(kwargs),
+    }
+    if telemetry.content.enabled:
+        render = telemetry.content.render
+        messages = arg(kwargs, "messages")
+        if isinstance(messages, (list, tuple)):
+            attrs[sc.INPUT_MESSAGES] = render([message(_plain(m)) for m in messages])
+        tools = arg(kwargs, "tools")
+        if isinstance(tools, (list, tuple)) and tools:
+            attrs[sc.TOOL_DEFINITIONS] = render([tool_definition(_plain(t)) for t in tools])
+    return attrs
+
+
+# -- content, in the conventions' JSON shapes (only built when capture is on) ----------------
+
+
+def _text(content: str) -> dict[str, Any]:
+    return {"type": "text", "content": content}
+
+
+def arguments(raw: Any) -> Any:
+    """Tool-call arguments as JSON when they parse, else as sent (Mistral sends either)."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def chunk_part(chunk: Any) -> dict[str, Any]:
+    """One content chunk (`text`, `thinking`, `image_url`, ...) as a message part."""
+    if isinstance(chunk, str):
+        return _text(chunk)
+    kind = field(chunk, "type")
+    if kind == "text":
+        return _text(str(field(chunk, "text")))
+    if kind == "thinking":
+        inner = field(chunk, "thinking")
+        pieces = inner if isinstance(inner, (list, tuple)) else []
+        text = "".join(str(field(p, "text") or "") for p in pieces)
+        return {"type": "reasoning", "content": text}
+    if kind == "image_url":
+        url = field(chunk, "image_url")
+        url = field(url, "url") if not isinstance(url, str) else url
+        return {"type": "uri", "modality": "image", "uri": url}
+    return {"type": str(kind)}
+
+
+def parts(content: Any) -> list[dict[str, Any]]:
+    """A message's `content` (a string or a list of chunks) as message parts."""
+    if isinstance(content, str):
+        return [_text(content)] if content else []
+    if isinstance(content, (list, tuple)):
+        return [chunk_part(c) for c in content]
+    return []
+
+
+def tool_call_part(call: Any) -> dict[str, Any]:
+    """A `tool_call` part from a tool call."""
+    function = field(call, "function")
+    return {
+        "type": "tool_call",
+        "id": field(call, "id"),
+        "name": field(function, "name"),
+        "arguments": arguments(field(function, "arguments")),
+    }
+
+
+def message(item: Any) -> dict[str, Any]:
+    """One chat message (a dict or an SDK model) as a ChatMessage."""
+    role = as_str(field(item, "role")) or "user"
+    if role == "tool":
+        response = {"type": "tool_call_response", "id": field(item, "tool_call_id")}
+        return {"role": role, "parts": [{**response, "response": field(item, "content")}]}
+    out = parts(field(item, "content"))
+    calls = field(item, "tool_calls")
+    if isinstance(calls, (list, tuple)):
+        out.extend(tool_call_part(c) for c in calls)
+    return {"role": role, "parts": out}
+
+
+def tool_definition(tool: Any) -> dict[str, Any]:
+    """A tool definition in the conventions' shape."""
+    function = field(tool, "function")
+    definition: dict[str, Any] = {
+        "type": field(tool, "type") or "function",
+        "name": field(function, "name"),
+        "description": field(function, "description") or "",
+    }
+    parameters = field(function, "parameters")
+    if parameters is not None:
+        definition["parameters"] = parameters
+    return definition
