@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real components the integration tests start: Prometheus and promtool, Alertmanager
-# and amtool (Debian's packages), and openssl for the TLS tests. Idempotent; needs root (or sudo)
+# and amtool (Debian's packages), openssl for the TLS tests, docker-compose and kubectl for the
+# stack's configuration checks. Idempotent; needs root (or sudo)
 # when something is missing. Without root it says what to install and leaves the decision to the
 # tests: they skip, or fail where AGENTWATCH_REQUIRE_BINARIES=1 (as in CI).
 set -euo pipefail
@@ -11,6 +12,12 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v openssl >/dev/null || need+=(openssl)
+# A Compose implementation, for `docker-compose config` on the compose files (tests/stack).
+command -v docker-compose >/dev/null || need+=(docker-compose)
+# kubectl (for `kubectl kustomize`) where the machine's package sources have it.
+if ! command -v kubectl >/dev/null && apt-cache show kubectl >/dev/null 2>&1; then
+  need+=(kubectl)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 
