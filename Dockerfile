@@ -21,10 +21,9 @@ RUN python -m venv /opt/agentwatch \
  && /opt/agentwatch/bin/pip install .
 
 FROM build AS build-demo
-# The demo agent's libraries: the OpenAI SDK it calls the fake LLM with, and the retry and
-# circuit-breaker libraries it is instrumented through (the ranges of pyproject.toml's dev
-# extra; tests/stack keeps them equal).
-RUN /opt/agentwatch/bin/pip install 'openai>=3.57,<4' 'tenacity>=8.3' 'pybreaker>=1.2'
+# The demo agent's libraries: pyproject.toml's `demo` extra (the OpenAI SDK it calls the fake
+# LLM with, and the retry and circuit-breaker libraries it is instrumented through).
+RUN /opt/agentwatch/bin/pip install '.[demo]'
 
 FROM ${PYTHON_IMAGE} AS runtime
 # A fixed, unprivileged uid that owns nothing in the image. NVML needs no root where the

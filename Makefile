@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # can follow (the default mode uses an import hook they cannot see); new modules need `make dev`.
 EDITABLE := --config-settings editable_mode=strict
 
-.PHONY: help venv dev system-deps test test-fast lint fmt typecheck generate bench demo clean
+.PHONY: help venv dev system-deps test test-fast lint fmt typecheck generate bench venv-demo demo demo-exporter clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,13 +47,25 @@ fmt: $(PY)  ## format and fix what ruff can
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+generate: dev  ## regenerate the committed artefacts: rule files, dashboards, Kubernetes manifests
+	$(PY) -m agentwatch.alerts.rules
+	$(PY) -m agentwatch.dashboards
+	$(PY) -m agentwatch.deploy
+
 bench: venv  ## run the benchmarks and print their ratios
 	$(PY) benchmarks/exporter_bench.py
 	$(PY) benchmarks/instrumentation_bench.py
 	$(PY) benchmarks/clients_bench.py
 	$(PY) benchmarks/codecheck_bench.py
 
-demo: venv  ## run the exporter on this machine (simulated GPUs when no NVIDIA driver is present)
+venv-demo: $(PY)  ## the virtual environment with agentwatch and the demo agent's libraries only
+	$(PY) -m pip install -q $(EDITABLE) -e '.[demo]'
+	rm -rf agentwatch.egg-info
+
+demo: venv-demo  ## the whole stack on loopback, no Docker: simulated GPUs and LLM, an instrumented agent, Prometheus, Alertmanager, the receiver (dry run)
+	$(VENV)/bin/agentwatch demo
+
+demo-exporter: venv-demo  ## only the exporter (simulated GPUs when no NVIDIA driver is present)
 	$(VENV)/bin/agentwatch exporter --gpu-backend auto --sim-scenario mixed --sim-speed 10
 
 clean:

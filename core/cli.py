@@ -21,6 +21,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
     from agentwatch.alerts.remediation import cli as remediate_cli
+    from agentwatch.demo import run as demo_run
     from agentwatch.exporter import cli as exporter_cli
     from agentwatch.instrumentation.codecheck import cli as codecheck_cli
 
@@ -61,6 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     codecheck_cli.add_arguments(check)
     check.set_defaults(run=codecheck_cli.run)
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole stack on loopback, no Docker: simulated GPUs and LLM service, an "
+        "instrumented agent, Prometheus, Alertmanager and the receiver (dry run)",
+        description="One command for the demo: the exporter (simulated GPU leak), a simulated "
+        "OpenAI-compatible LLM service, an instrumented support agent, the remediation "
+        "receiver in dry run and, where installed, Prometheus with every rule and "
+        "Alertmanager; prints the URLs and each alert's remediation decision; Ctrl-C stops all.",
+    )
+    demo_run.add_arguments(demo)
+    demo.set_defaults(run=demo_run.run)
     return parser
 
 
