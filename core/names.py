@@ -43,6 +43,12 @@ class MetricSpec:
         return self.prom.removesuffix("_total") if self.kind is Kind.COUNTER else self.prom
 
 
+# Prometheus label names that queries select or group by, besides the specs' own label tuples.
+LABEL_OPERATION = "gen_ai_operation_name"
+LABEL_REQUEST_MODEL = "gen_ai_request_model"
+LABEL_COMPONENT_NAME = "agentwatch_component_name"
+LABEL_COMPONENT_VERSION = "agentwatch_component_version"
+
 GPU = ("gpu", "uuid")
 PROCESS = ("gpu", "uuid", "pid", "process", "container", "pod", "namespace")
 

@@ -162,7 +162,7 @@ def build(config: rules.Config | None = None) -> Any:
             stack=True,
         )
     )
-    chat = m(names.GEN_AI_OPERATION_DURATION, 'gen_ai_operation_name="chat"', part="count")
+    chat = m(names.GEN_AI_OPERATION_DURATION, f'{names.LABEL_OPERATION}="chat"', part="count")
     layout.add(
         timeseries(
             "Truncations and refusals",

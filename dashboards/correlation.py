@@ -230,8 +230,8 @@ def build(config: rules.Config | None = None) -> Any:
             "none",
             columns={
                 "job": "Service",
-                "agentwatch_component_name": "Component",
-                "agentwatch_component_version": "Version",
+                names.LABEL_COMPONENT_NAME: "Component",
+                names.LABEL_COMPONENT_VERSION: "Version",
                 "Value": "Replicas",
             },
         ),

@@ -32,7 +32,7 @@ QUANTILES = (0.5, 0.9, 0.99)
 
 def filters(c: rules.Config) -> tuple[str, ...]:
     """The matchers of every LLM series of these dashboards: service and model."""
-    return (c.llm_selector, 'job=~"$job"', 'gen_ai_request_model=~"$model"')
+    return (c.llm_selector, 'job=~"$job"', f'{names.LABEL_REQUEST_MODEL}=~"$model"')
 
 
 def variables(c: rules.Config) -> list[Any]:
@@ -44,7 +44,7 @@ def variables(c: rules.Config) -> list[Any]:
             "model",
             "Model",
             select(count, c.llm_selector, 'job=~"$job"'),
-            "gen_ai_request_model",
+            names.LABEL_REQUEST_MODEL,
         ),
     ]
 

@@ -19,7 +19,7 @@ from agentwatch.instrumentation.wrappers import Marker
 
 T = TypeVar("T")
 
-GATEWAY = Marker("agentwatch_gateway_call")
+GATEWAY = Marker("agentwatch.gateway.call")
 """Set while a gateway call is traced (for wrappers that check it; see `inside`)."""
 inside = GATEWAY.inside
 

@@ -3,7 +3,10 @@
 It starts, each on a free loopback port unless given:
 
 1. the exporter with simulated GPUs (`leak` by default: a process leaking from its first
-   minute, 30 times real time, so the leak alert fires within about two minutes);
+   minute, 30 times real time, so the leak alert fires within about two minutes), and the
+   exporters of three more simulated hosts (`--fleet`, default `mixed,xid,gpu-lost`: several
+   workloads with throttling and a second leak, XID and ECC errors, a GPU falling off the bus),
+   so that every panel of the GPU dashboards has something to show;
 2. the simulated LLM service (`agentwatch.demo.llm_server`), its pressure a slow triangle wave;
 3. the remediation receiver (`agentwatch remediate`) in dry run, with a generated bearer token
    and an allow-list for the simulated pod; its audit log is `STATE/audit.jsonl`;
@@ -11,7 +14,9 @@ It starts, each on a free loopback port unless given:
 5. where the binaries are on PATH, Alertmanager (alerts/alertmanager.yml's routing, the
    webhook pointed at the receiver, e-mail and Slack receivers turned into a local sink whose
    notifications land in `STATE/notifications.jsonl`) and Prometheus (the exporter as job
-   `agentwatch-exporter`, the agent as `support-agent`, every `alerts/*.rules.yml`).
+   `agentwatch-exporter`, the agent as `support-agent`, every `alerts/*.rules.yml`; with
+   `--fast`, copies of them whose groups evaluate every second, so that the correlation
+   panels, whose Pearson coefficients need 30 evaluations, fill within a minute).
 
 It prints the URLs and every remediation decision and notification as they come, and runs
 until Ctrl-C or `--duration`; then it stops every child. Everything simulated says so.
@@ -40,10 +45,13 @@ import yaml
 from agentwatch.demo import stack
 from agentwatch.demo.stack import LOOPBACK, Child, Stack
 from agentwatch.errors import AgentwatchError, UsageError
+from agentwatch.exporter.sim import scenarios as sim_scenarios
 
 log = logging.getLogger("agentwatch.demo")
 
 SCENARIOS = ("leak", "mixed", "fast-leak")
+FLEET = "mixed,xid,gpu-lost"
+"""The default `--fleet`: with the `leak` host, what every GPU panel needs (see its help)."""
 PORTS = ("exporter", "llm", "agent", "receiver", "prometheus", "alertmanager")
 RESTART_COMMAND = "kubectl delete pod --namespace {namespace} {pod}"
 """What the receiver would run (dry run: never) for the leaking pod."""
@@ -57,8 +65,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-speed", type=float, default=30.0, help="simulated s per real s")
     parser.add_argument("--rate", type=float, default=2.0, help="agent tickets per second")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fleet",
+        default=FLEET,
+        metavar="SCENARIO,...",
+        help="more simulated hosts, scraped as the same job ('': none; default: %(default)s)",
+    )
+    parser.add_argument("--fast", action="store_true", help="evaluate every rule group each second")
     for name in PORTS:
         parser.add_argument(f"--{name}-port", type=int, metavar="PORT", help="default: a free one")
+
+
+def _fleet(args: argparse.Namespace) -> list[str]:
+    return [name.strip() for name in args.fleet.split(",") if name.strip()]
 
 
 def _python(*args: str) -> list[str]:
@@ -120,6 +139,12 @@ def run(args: argparse.Namespace) -> int:
     """Start the stack, report, and stop it at the end; the exit code."""
     if args.rate <= 0 or args.sim_speed <= 0 or args.duration < 0:
         raise UsageError("--rate and --sim-speed must be > 0, --duration >= 0")
+    unknown = sorted(set(_fleet(args)) - set(sim_scenarios.SCENARIOS))
+    if unknown:
+        raise UsageError(
+            f"--fleet: unknown scenario {', '.join(unknown)} "
+            f"(one of {', '.join(sim_scenarios.SCENARIOS)})"
+        )
     ports = {
         name: stack.port_for(f"--{name}-port", getattr(args, f"{name}_port")) for name in PORTS
     }
@@ -181,6 +206,25 @@ def _start(
             f"http://{LOOPBACK}:{p['exporter']}/-/ready",
         )
     )
+    fleet: list[int] = []
+    for name in _fleet(args):
+        # A free port now, but none of those the other children are about to bind.
+        port = stack.port_for("--fleet", None)
+        while port in p.values() or port in fleet:
+            port = stack.port_for("--fleet", None)
+        fleet.append(port)
+        children.start(
+            Child(
+                f"exporter-{name}",
+                _python("-m", "agentwatch", "exporter", "--gpu-backend", "sim")
+                + ["--sim-scenario", name, "--sim-speed", f"{args.sim_speed:g}"]
+                + ["--sim-seed", str(args.seed), "--interval", "500ms"]
+                + ["--leak-grace", "2s", "--leak-window", "30s"]
+                + ["--listen", f"{LOOPBACK}:{port}"],
+                logs / f"exporter-{name}.log",
+                f"http://{LOOPBACK}:{port}/-/ready",
+            )
+        )
     children.start(
         Child(
             "llm-server",
@@ -220,6 +264,10 @@ def _start(
     prometheus, alertmanager = _binaries()
     urls = {
         "exporter": f"http://{LOOPBACK}:{p['exporter']}/metrics",
+        **{
+            f"exporter ({name})": f"http://{LOOPBACK}:{port}/metrics"
+            for name, port in zip(_fleet(args), fleet, strict=True)
+        },
         "agent": f"http://{LOOPBACK}:{p['agent']}/metrics",
         "LLM service (OpenAI API)": f"http://{LOOPBACK}:{p['llm']}/v1",
         "remediation receiver": f"http://{LOOPBACK}:{p['receiver']}/webhook (dry run)",
@@ -248,7 +296,10 @@ def _start(
                 )
             )
             urls["Alertmanager"] = f"http://{LOOPBACK}:{am_port}"
-        config = stack.prometheus_config(p["exporter"], p["agent"], am_port)
+        rules = stack.fast_rule_files(state / "rules") if args.fast else None
+        config = stack.prometheus_config(
+            p["exporter"], p["agent"], am_port, fleet=fleet, rules=rules
+        )
         (state / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
         children.start(
             Child(

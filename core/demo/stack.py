@@ -62,15 +62,45 @@ def rule_files() -> list[Path]:
     return sorted(folder.glob("*.rules.yml"))
 
 
+def fast_rule_files(directory: Path, interval: str = "1s") -> list[Path]:
+    """Copies of the shipped rule files in `directory`, every group evaluated each `interval`.
+
+    For `agentwatch demo --fast`: the correlation group runs every minute and its Pearson
+    coefficients need 30 evaluations, half an hour; at 1 s they answer within a minute. The
+    rules themselves, their windows and thresholds, are the shipped ones.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    out = []
+    for path in rule_files():
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for group in content["groups"]:
+            group["interval"] = interval
+        copy = directory / path.name
+        copy.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+        out.append(copy)
+    return out
+
+
 def prometheus_config(
-    exporter: int, agent: int, alertmanager: int | None, interval: str = "2s"
+    exporter: int,
+    agent: int,
+    alertmanager: int | None,
+    interval: str = "2s",
+    *,
+    fleet: Sequence[int] = (),
+    rules: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
-    """Prometheus scraping the exporter (as the rules' job) and the agent, with every rule."""
+    """Prometheus scraping the exporters (as the rules' job) and the agent, with every rule.
+
+    `fleet`: the ports of more simulated exporters, scraped as the same job (hosts of a
+    fleet); `rules`: the rule files (default: the shipped ones).
+    """
+    exporters = [f"{LOOPBACK}:{port}" for port in (exporter, *fleet)]
     config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "rule_files": [str(f) for f in rule_files()],
+        "rule_files": [str(f) for f in (rule_files() if rules is None else rules)],
         "scrape_configs": [
-            {"job_name": EXPORTER_JOB, "static_configs": [{"targets": [f"{LOOPBACK}:{exporter}"]}]},
+            {"job_name": EXPORTER_JOB, "static_configs": [{"targets": exporters}]},
             {
                 "job_name": AGENT_JOB,
                 # What Kubernetes service discovery would add: the rules' per-inference alerts

@@ -94,3 +94,40 @@ def test_a_busy_given_port_stops_the_demo_with_exit_code_2(tmp_path: Path) -> No
         f"agentwatch demo: error: --llm-port {port}: 127.0.0.1:{port} is busy "
         "(Address already in use)"
     )
+
+
+def test_the_fleet_is_scraped_as_the_exporter_job_and_fast_rules_evaluate_each_second(
+    tmp_path: Path,
+) -> None:
+    rules = stack.fast_rule_files(tmp_path / "rules")
+    assert {p.name for p in rules} == {p.name for p in stack.rule_files()}
+    for path in rules:
+        groups = yaml.safe_load(path.read_text())["groups"]
+        assert groups and {g["interval"] for g in groups} == {"1s"}
+        shipped = yaml.safe_load((stack.alerts_file(path.name)).read_text())["groups"]
+        assert [g["rules"] for g in groups] == [g["rules"] for g in shipped]
+    config = stack.prometheus_config(9401, 9464, None, fleet=[9411, 9412], rules=rules)
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert jobs["agentwatch-exporter"]["static_configs"][0]["targets"] == [
+        "127.0.0.1:9401",
+        "127.0.0.1:9411",
+        "127.0.0.1:9412",
+    ]
+    assert config["rule_files"] == [str(p) for p in rules]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    promtool = require_binary("promtool")
+    check = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_an_unknown_fleet_scenario_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "agentwatch", "demo", "--fleet", "mixed,nope"]
+        + ["--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--fleet: unknown scenario nope (one of healthy, leak," in result.stderr

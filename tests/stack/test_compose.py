@@ -344,14 +344,16 @@ def test_the_exporter_runs_with_the_compose_flags() -> None:
     )
     try:
         body = ""
-        for _ in range(100):
+        # Until the first collection is published (a scrape may come before it), at most 30 s.
+        for _ in range(300):
             try:
                 with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/metrics", timeout=2) as r:
                     body = r.read().decode()
-                break
+                if 'simulated="true"' in body:
+                    break
             except OSError:
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                time.sleep(0.1)
+            time.sleep(0.1)
         assert 'simulated="true"' in body
         assert "agentwatch_gpu_memory_used_bytes" in body
     finally:
