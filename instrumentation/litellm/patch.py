@@ -55,21 +55,64 @@ PROVIDERS = {
 """LiteLLM's provider names -> the conventions' `gen_ai.provider.name` (others pass through)."""
 
 
-def route(request: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
-    """(provider, model as sent to it, api base) that LiteLLM routes `request` to."""
+Route = tuple[str, str | None, str | None]
+"""(provider, model as sent to it, api base)."""
+MAX_ROUTES = 256
+"""Routes a wrapper remembers (a model name is open-ended); past this, others are looked up."""
+
+
+def _asked(request: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+    """(model, `custom_llm_provider`, api base) of a request: what its route depends on."""
+    base = as_str(request.get("api_base")) or as_str(request.get("base_url"))
+    return as_str(request.get("model")) or "", as_str(request.get("custom_llm_provider")), base
+
+
+def _lookup(model: str, custom: str | None, base: str | None) -> tuple[Route, bool]:
+    """(the route, whether LiteLLM found it) from `litellm.get_llm_provider`."""
     import litellm
 
-    model = as_str(request.get("model")) or ""
-    custom = as_str(request.get("custom_llm_provider"))
-    base = as_str(request.get("api_base")) or as_str(request.get("base_url"))
     try:
         routed, provider, _, api_base = litellm.get_llm_provider(
             model, custom_llm_provider=custom, api_base=base
         )
     except Exception:  # LiteLLM cannot route it either: the call will raise the same
-        return custom or "litellm", model or None, base
+        return (custom or "litellm", model or None, base), False
     name = as_str(provider) or "litellm"
-    return PROVIDERS.get(name, name), as_str(routed) or model or None, as_str(api_base) or base
+    found = (PROVIDERS.get(name, name), as_str(routed) or model or None, as_str(api_base) or base)
+    return found, True
+
+
+def route(request: Mapping[str, Any]) -> Route:
+    """(provider, model as sent to it, api base) that LiteLLM routes `request` to."""
+    return _lookup(*_asked(request))[0]
+
+
+class Routes:
+    """`route()` remembered per (model, `custom_llm_provider`, api base), one per wrapper.
+
+    `litellm.get_llm_provider` parses the model name against LiteLLM's provider lists on every
+    call: about half the CPU this instrumentation added to a call. Its answer for the same
+    request is the same, so each wrapper remembers up to `MAX_ROUTES` of them (a request
+    LiteLLM cannot route is not remembered: the call raises anyway). Known limit: a change to
+    LiteLLM's routing configuration after a model was first called (a provider list extended,
+    `USE_LITELLM_PROXY` set) shows on that model's spans after `uninstrument()` and
+    `instrument()` again, which build new wrappers.
+    """
+
+    def __init__(self, limit: int = MAX_ROUTES) -> None:
+        self._known: dict[tuple[str, str | None, str | None], Route] = {}
+        self._limit = limit
+
+    def of(self, request: Mapping[str, Any]) -> Route:
+        """The route of `request`."""
+        asked = _asked(request)
+        known = self._known.get(asked)
+        if known is not None:
+            return known
+        found, routed = _lookup(*asked)
+        if routed and len(self._known) < self._limit:
+            self._known[asked] = found  # one dict store: safe from several threads
+        return found
 
 
 def _server(base: str | None) -> tuple[str | None, int | None]:
@@ -83,9 +126,11 @@ def _server(base: str | None) -> tuple[str | None, int | None]:
     return parts.hostname, port
 
 
-def start(telemetry: Telemetry, request: Mapping[str, Any]) -> Invocation:
-    """The invocation of a completion request."""
-    provider, model, base = route(request)
+def start(
+    telemetry: Telemetry, request: Mapping[str, Any], routes: Routes | None = None
+) -> Invocation:
+    """The invocation of a completion request (`routes`: the wrapper's remembered routes)."""
+    provider, model, base = routes.of(request) if routes is not None else route(request)
     address, port = _server(base)
     attributes = openai_request.chat_attributes(telemetry, request)
     streaming = request.get("stream") is True
@@ -128,6 +173,7 @@ def finish(inv: Invocation, result: Any, asynchronous: bool) -> Any:
 
 def completion(telemetry: Telemetry) -> Wrapper:
     """`litellm.completion`."""
+    routes = Routes()
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if MARKER.inside():
@@ -136,7 +182,7 @@ def completion(telemetry: Telemetry) -> Wrapper:
         return call_sync(
             telemetry,
             WHERE,
-            lambda: start(telemetry, request),
+            lambda: start(telemetry, request, routes),
             lambda: MARKER.run(lambda: gateway.run(lambda: wrapped(*args, **kwargs))),
             lambda inv, result: finish(inv, result, False),
         )
@@ -146,6 +192,7 @@ def completion(telemetry: Telemetry) -> Wrapper:
 
 def acompletion(telemetry: Telemetry) -> Wrapper:
     """`litellm.acompletion`."""
+    routes = Routes()
 
     async def wrapper(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -160,7 +207,7 @@ def acompletion(telemetry: Telemetry) -> Wrapper:
         return await call_async(
             telemetry,
             WHERE,
-            lambda: start(telemetry, request),
+            lambda: start(telemetry, request, routes),
             lambda: MARKER.run_async(call),
             lambda inv, result: finish(inv, result, True),
         )

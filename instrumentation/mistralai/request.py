@@ -9,7 +9,7 @@ policy is on.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,12 +34,27 @@ def arg(kwargs: Mapping[str, Any], key: str) -> Any:
     return value if given(value) else None
 
 
+_MAX_SERVERS = 64
+"""Server URLs whose parse is remembered (a process talks to a handful)."""
+_servers: dict[str, tuple[str | None, int | None]] = {}
+
+
+def _parsed(url: str) -> tuple[str | None, int | None]:
+    """(host, port) of a server URL, parsed once per URL: a call asks for it every time."""
+    known = _servers.get(url)
+    if known is None:
+        parts = urlsplit(url)
+        known = parts.hostname or None, parts.port or _DEFAULT_PORTS.get(parts.scheme)
+        if len(_servers) < _MAX_SERVERS:
+            _servers[url] = known
+    return known
+
+
 def server(instance: Any) -> tuple[str | None, int | None]:
     """(`server.address`, `server.port`) of the resource's configured server."""
     try:
         url, _ = instance.sdk_configuration.get_server_details()
-        parts = urlsplit(url)
-        return parts.hostname or None, parts.port or _DEFAULT_PORTS.get(parts.scheme)
+        return _parsed(url)
     except Exception:  # an SDK release without it, or a URL it cannot parse: left out
         return None, None
 
@@ -79,24 +94,41 @@ def offered_tools(tools: Any) -> dict[str, Tool]:
     return openai_tools([_plain(t) for t in tools])
 
 
+_PARAMETERS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("max_tokens", sc.REQUEST_MAX_TOKENS, as_int),
+    ("temperature", sc.REQUEST_TEMPERATURE, as_float),
+    ("top_p", sc.REQUEST_TOP_P, as_float),
+    ("top_k", sc.REQUEST_TOP_K, as_float),
+    ("presence_penalty", sc.REQUEST_PRESENCE_PENALTY, as_float),
+    ("frequency_penalty", sc.REQUEST_FREQUENCY_PENALTY, as_float),
+    ("stop", sc.REQUEST_STOP_SEQUENCES, _stop),
+    ("random_seed", sc.REQUEST_SEED, as_int),
+)
+"""(keyword argument, span attribute, reader: None when the value is not of the right type)."""
+
+
 def chat_attributes(
     telemetry: Telemetry, kwargs: Mapping[str, Any], stream: bool
 ) -> dict[str, Any]:
-    """Span attributes of a chat request (`complete`, `stream` and their async twins)."""
+    """Span attributes of a chat request (`complete`, `stream` and their async twins).
+
+    Only attributes with a value are present (the invocation leaves out None ones anyway).
+    """
+    # Only the parameters the call passed are read (a call passes a few of the dozen).
+    attrs: dict[str, Any] = {}
+    for name, key, read in _PARAMETERS:
+        value = kwargs.get(name)
+        if value is not None and given(value):
+            value = read(value)
+            if value is not None:
+                attrs[key] = value
     n = as_int(arg(kwargs, "n"))
-    attrs: dict[str, Any] = {
-        sc.REQUEST_MAX_TOKENS: as_int(arg(kwargs, "max_tokens")),
-        sc.REQUEST_TEMPERATURE: as_float(arg(kwargs, "temperature")),
-        sc.REQUEST_TOP_P: as_float(arg(kwargs, "top_p")),
-        sc.REQUEST_TOP_K: as_float(arg(kwargs, "top_k")),
-        sc.REQUEST_PRESENCE_PENALTY: as_float(arg(kwargs, "presence_penalty")),
-        sc.REQUEST_FREQUENCY_PENALTY: as_float(arg(kwargs, "frequency_penalty")),
-        sc.REQUEST_STOP_SEQUENCES: _stop(arg(kwargs, "stop")),
-        sc.REQUEST_SEED: as_int(arg(kwargs, "random_seed")),
-        sc.REQUEST_CHOICE_COUNT: n if n is not None and n != 1 else None,
-        sc.REQUEST_STREAM: stream,
-        sc.OUTPUT_TYPE: output_type(kwargs),
-    }
+    if n is not None and n != 1:
+        attrs[sc.REQUEST_CHOICE_COUNT] = n
+    attrs[sc.REQUEST_STREAM] = stream
+    kind = output_type(kwargs)
+    if kind is not None:
+        attrs[sc.OUTPUT_TYPE] = kind
     if telemetry.content.enabled:
         render = telemetry.content.render
         messages = arg(kwargs, "messages")

@@ -44,9 +44,29 @@ _PARAMETERS = (
 )
 
 
+def config_value(config: Any, name: str, stored: str | None = None) -> Any:
+    """`config.<name>` (None when absent), read from the instance's `__dict__` when it is there.
+
+    transformers' `PretrainedConfig` routes every attribute read through two Python
+    `__getattribute__` overrides (its `attribute_map`, per-layer configs): about 0.8 us a
+    read, 1.7 us for `name_or_path` (a property over `_name_or_path`). The instance's own
+    `__dict__` holds the same value (`stored`: where the property keeps it); a name the
+    class's `attribute_map` renames, or one not kept there, is read the ordinary way.
+    """
+    key = stored or name
+    try:
+        own = object.__getattribute__(config, "__dict__")
+    except AttributeError:  # None, or an object without a __dict__
+        own = None
+    if isinstance(own, dict) and key in own:
+        if name not in getattr(type(config), "attribute_map", ()):
+            return own[key]
+    return getattr(config, name, None)
+
+
 def model_name(model: Any) -> str | None:
     """`model.config.name_or_path` (a hub id or a local path), bounded; None when empty."""
-    name = as_str(getattr(getattr(model, "config", None), "name_or_path", None))
+    name = as_str(config_value(getattr(model, "config", None), "name_or_path", "_name_or_path"))
     return name[:MAX_MODEL_LENGTH] if name else None
 
 
@@ -79,8 +99,7 @@ def _count(
     input_ids = args[0] if args else kwargs.get("inputs", kwargs.get("input_ids"))
     embeds = kwargs.get("inputs_embeds")
     counted_in = tokens.input_tokens(input_ids, kwargs.get("attention_mask"), embeds, eos, pad)
-    config = getattr(model, "config", None)
-    if getattr(config, "is_encoder_decoder", False):
+    if config_value(getattr(model, "config", None), "is_encoder_decoder"):
         prompt = 1  # the decoder start token
     elif input_ids is not None and getattr(input_ids, "shape", None) is not None:
         prompt = int(input_ids.shape[-1])

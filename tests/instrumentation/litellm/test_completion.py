@@ -206,3 +206,33 @@ def test_importing_the_instrumentor_does_not_import_litellm() -> None:
         "sys.exit('litellm' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_routes_are_looked_up_once_per_model_bounded_and_failures_never_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import litellm
+
+    from agentwatch.instrumentation.litellm import patch
+
+    asked: list[str] = []
+    real = litellm.get_llm_provider
+
+    def counting(model: str, **kwargs: Any) -> Any:
+        asked.append(model)
+        return real(model, **kwargs)
+
+    monkeypatch.setattr(litellm, "get_llm_provider", counting)
+    routes = patch.Routes(limit=2)
+    mistral = {"model": "mistral/mistral-small-latest"}
+    first = routes.of(mistral)
+    assert routes.of(dict(mistral)) == first == patch.route(mistral)
+    assert asked == [mistral["model"]] * 2  # once for the routes, once for route() itself
+    # Another api base is another route.
+    assert routes.of({**mistral, "api_base": "http://127.0.0.1:9/v1"})[2] == "http://127.0.0.1:9/v1"
+    routes.of({"model": "gemini/gemini-2.0-flash"})  # over the limit: looked up, not kept
+    routes.of({"model": "gemini/gemini-2.0-flash"})
+    assert asked.count("gemini/gemini-2.0-flash") == 2
+    unroutable = {"model": "made-up-model-xyz"}  # LiteLLM raises: the call will raise too
+    assert routes.of(unroutable) == routes.of(unroutable) == ("litellm", "made-up-model-xyz", None)
+    assert asked.count("made-up-model-xyz") == 2

@@ -300,3 +300,13 @@ def test_the_sdks_own_span_is_replaced_by_a_traceparent_naming_ours(
     assert span.context is not None
     trace_id, span_id = f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}"
     assert api.headers[0]["traceparent"].startswith(f"00-{trace_id}-{span_id}-")
+
+
+def test_undeclared_usage_fields_are_read_from_the_extras_like_getattr_does() -> None:
+    with_details = models.UsageInfo.model_validate(fake.usage(cached=7))
+    plain = models.UsageInfo.model_validate(fake.usage())
+    for usage in (with_details, plain):
+        for name in ("prompt_tokens_details", "prompt_tokens", "model_fields_set", "absent"):
+            assert rs._extra(usage, name) == getattr(usage, name, None)
+    assert rs._extra(with_details, "prompt_tokens_details") == {"cached_tokens": 7}
+    assert rs._extra(plain, "prompt_tokens_details") is None
