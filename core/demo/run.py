@@ -118,8 +118,14 @@ class _SinkHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
+_SAY = threading.Lock()
+"""The sink's request threads and the audit follower print: one line at a time."""
+
+
 def _say(line: str) -> None:
-    print(f"[demo] {line}", flush=True)
+    with _SAY:
+        sys.stdout.write(f"[demo] {line}\n")
+        sys.stdout.flush()
 
 
 def _write_secret(path: Path, value: str) -> None:
