@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentwatch.instrumentation.cohere.request import arguments, parts, tool_call_part
+from agentwatch.instrumentation.chat_messages import arguments, tool_call_part
+from agentwatch.instrumentation.cohere.request import parts
 from agentwatch.instrumentation.invocation import Invocation
 from agentwatch.instrumentation.values import as_str
 

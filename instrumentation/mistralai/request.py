@@ -8,15 +8,16 @@ policy is on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from agentwatch.instrumentation import semconv as sc
+from agentwatch.instrumentation.chat_messages import chat_message
+from agentwatch.instrumentation.chat_messages import function_tool_definition as tool_definition
 from agentwatch.instrumentation.quality.toolcalls import Tool, openai_tools
 from agentwatch.instrumentation.telemetry import Telemetry
-from agentwatch.instrumentation.values import as_float, as_int, as_str, field
+from agentwatch.instrumentation.values import as_float, as_int, field
 
 PROVIDER = "mistral_ai"
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
@@ -147,16 +148,6 @@ def _text(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
 
 
-def arguments(raw: Any) -> Any:
-    """Tool-call arguments as JSON when they parse, else as sent (Mistral sends either)."""
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
-
-
 def chunk_part(chunk: Any) -> dict[str, Any]:
     """One content chunk (`text`, `thinking`, `image_url`, ...) as a message part."""
     if isinstance(chunk, str):
@@ -185,39 +176,6 @@ def parts(content: Any) -> list[dict[str, Any]]:
     return []
 
 
-def tool_call_part(call: Any) -> dict[str, Any]:
-    """A `tool_call` part from a tool call."""
-    function = field(call, "function")
-    return {
-        "type": "tool_call",
-        "id": field(call, "id"),
-        "name": field(function, "name"),
-        "arguments": arguments(field(function, "arguments")),
-    }
-
-
 def message(item: Any) -> dict[str, Any]:
     """One chat message (a dict or an SDK model) as a ChatMessage."""
-    role = as_str(field(item, "role")) or "user"
-    if role == "tool":
-        response = {"type": "tool_call_response", "id": field(item, "tool_call_id")}
-        return {"role": role, "parts": [{**response, "response": field(item, "content")}]}
-    out = parts(field(item, "content"))
-    calls = field(item, "tool_calls")
-    if isinstance(calls, (list, tuple)):
-        out.extend(tool_call_part(c) for c in calls)
-    return {"role": role, "parts": out}
-
-
-def tool_definition(tool: Any) -> dict[str, Any]:
-    """A tool definition in the conventions' shape."""
-    function = field(tool, "function")
-    definition: dict[str, Any] = {
-        "type": field(tool, "type") or "function",
-        "name": field(function, "name"),
-        "description": field(function, "description") or "",
-    }
-    parameters = field(function, "parameters")
-    if parameters is not None:
-        definition["parameters"] = parameters
-    return definition
+    return chat_message(item, parts)

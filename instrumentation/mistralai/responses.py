@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentwatch.instrumentation.chat_messages import arguments
+from agentwatch.instrumentation.chat_messages import tool_call_part as _call_part
 from agentwatch.instrumentation.invocation import Invocation
-from agentwatch.instrumentation.mistralai.request import arguments, chunk_part, parts
-from agentwatch.instrumentation.mistralai.request import tool_call_part as _call_part
+from agentwatch.instrumentation.mistralai.request import chunk_part, parts
 from agentwatch.instrumentation.values import as_int, as_str, field
 
 _REASONS = {"model_length": "length"}

@@ -8,13 +8,13 @@ when the content policy is on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import openai
 
 from agentwatch.instrumentation import semconv as sc
+from agentwatch.instrumentation.chat_messages import arguments, tool_call_part
 from agentwatch.instrumentation.telemetry import Telemetry
 from agentwatch.instrumentation.values import as_float as _float
 from agentwatch.instrumentation.values import as_int as _int
@@ -144,30 +144,6 @@ def embeddings_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 def _text(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
-
-
-def arguments(raw: Any) -> Any:
-    """Tool-call arguments as JSON when they parse, else as sent."""
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
-
-
-def tool_call_part(call: Any) -> dict[str, Any]:
-    """A `tool_call` part from a chat tool call (function or custom)."""
-    function = field(call, "function") or field(call, "custom")
-    args = field(function, "arguments")
-    if args is None:
-        args = field(function, "input")
-    return {
-        "type": "tool_call",
-        "id": field(call, "id"),
-        "name": field(function, "name"),
-        "arguments": arguments(args),
-    }
 
 
 def _chat_part(part: Any) -> dict[str, Any]:

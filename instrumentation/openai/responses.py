@@ -13,8 +13,8 @@ from typing import Any
 
 from agentwatch.instrumentation import semconv as sc
 from agentwatch.instrumentation import tokens
+from agentwatch.instrumentation.chat_messages import arguments, tool_call_part
 from agentwatch.instrumentation.invocation import Invocation
-from agentwatch.instrumentation.openai.request import arguments, tool_call_part
 from agentwatch.instrumentation.values import field
 
 _ENDED = frozenset({"response.completed", "response.incomplete", "response.failed"})
